@@ -1,0 +1,104 @@
+"""esframework: event-sourced domain models for Python.
+
+Declare events, commands and aggregates with decorators, hand the aggregates to an
+``Application`` over a store from ``connect(url)``, and send it commands.
+"""
+
+from __future__ import annotations
+
+from esframework import testing
+from esframework.adapters import ANY, EventStore, MemoryStore, connect
+from esframework.aggregate import Aggregate, aggregate, applies
+from esframework.application import Application, CommandResult, UnitOfWork
+from esframework.audit import AuditProblem, AuditReport
+from esframework.commands import command, handles
+from esframework.conflicts import ConflictStrategy, Reject, RetryCommand
+from esframework.errors import (
+    AggregateAlreadyExists,
+    AggregateNotFound,
+    CommandError,
+    ConcurrencyError,
+    DefinitionError,
+    DomainError,
+    DuplicateEventId,
+    DuplicateRegistration,
+    EsfError,
+    ImmutableEventError,
+    InvalidExpectedVersion,
+    InvalidStoreUrl,
+    InvalidStreamId,
+    InvalidTarget,
+    MissingApplier,
+    NoHandler,
+    RecordOutsideHandler,
+    SchemaVersionError,
+    SerializationError,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+    UnknownEventType,
+    UpcasterChainError,
+    UpcastError,
+)
+from esframework.events import NewEvent, RecordedEvent, event
+from esframework.registry import EventType, Registry, default_registry
+from esframework.serialization import EventCodec, canonical_json, make_converter
+from esframework.upcasting import upcaster
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ANY",
+    "Aggregate",
+    "AggregateAlreadyExists",
+    "AggregateNotFound",
+    "Application",
+    "AuditProblem",
+    "AuditReport",
+    "CommandError",
+    "CommandResult",
+    "ConcurrencyError",
+    "ConflictStrategy",
+    "DefinitionError",
+    "DomainError",
+    "DuplicateEventId",
+    "DuplicateRegistration",
+    "EsfError",
+    "EventCodec",
+    "EventStore",
+    "EventType",
+    "ImmutableEventError",
+    "InvalidExpectedVersion",
+    "InvalidStoreUrl",
+    "InvalidStreamId",
+    "InvalidTarget",
+    "MemoryStore",
+    "MissingApplier",
+    "NewEvent",
+    "NoHandler",
+    "RecordOutsideHandler",
+    "RecordedEvent",
+    "Registry",
+    "Reject",
+    "RetryCommand",
+    "SchemaVersionError",
+    "SerializationError",
+    "StoreClosed",
+    "StoreError",
+    "StoreUnavailable",
+    "UnitOfWork",
+    "UnknownEventType",
+    "UpcastError",
+    "UpcasterChainError",
+    "aggregate",
+    "applies",
+    "canonical_json",
+    "command",
+    "connect",
+    "default_registry",
+    "event",
+    "handles",
+    "make_converter",
+    "testing",
+    "upcaster",
+]

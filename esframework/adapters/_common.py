@@ -1,0 +1,244 @@
+"""What every store does the same way before and after it touches storage.
+
+Validation of stream ids and expected versions, turning events into rows (payload,
+metadata, hash chain), and the idempotency rule for re-appended event ids live here
+once, so that memory, SQLite and PostgreSQL behave identically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from esframework.adapters.base import ANY, ExpectedVersion
+from esframework.audit import event_hash
+from esframework.errors import (
+    DuplicateEventId,
+    InvalidExpectedVersion,
+    InvalidStreamId,
+    SerializationError,
+    StoreError,
+)
+from esframework.events import Clock, NewEvent, RecordedEvent
+from esframework.serialization import EventCodec
+
+__all__ = [
+    "Draft",
+    "PreparedEvent",
+    "chain",
+    "check_expected_version",
+    "check_stream_id",
+    "draft_events",
+    "find_replay",
+    "to_json",
+]
+
+
+def check_stream_id(stream_id: object) -> UUID:
+    """``stream_id`` if it is a UUID, else a typed error that says what to pass."""
+    if isinstance(stream_id, UUID):
+        return stream_id
+    raise InvalidStreamId(
+        f"stream id {stream_id!r} is a {type(stream_id).__name__}, not a uuid.UUID: pass "
+        "uuid.UUID(text), or derive one from a natural key with uuid.uuid5(namespace, key)"
+    )
+
+
+def check_expected_version(expected: object) -> ExpectedVersion:
+    """``expected`` if it is a non-negative int or ``ANY``, else a typed error."""
+    if expected is ANY:
+        return ANY
+    if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
+        return expected
+    raise InvalidExpectedVersion(
+        f"expected_version must be an int >= 0 (0: the stream must not exist yet) or "
+        f"esf.ANY, got {expected!r}"
+    )
+
+
+def check_stream_type(stream_id: UUID, stored: str | None, given: str | None) -> str:
+    """The stream type to record: the stored one, which a given one must match."""
+    if stored is None:
+        return given or ""
+    if given and stored and given != stored:
+        raise StoreError(
+            f"stream {stream_id} holds a {stored!r}, not a {given!r}: aggregates of "
+            "different types need different ids"
+        )
+    return stored
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text as stored (keys in their own order, no NaN)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+@attrs.frozen
+class Draft:
+    """An event turned into storable parts, before it has a version or a hash."""
+
+    event: object
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    data: dict[str, Any]
+    data_json: str
+    metadata: dict[str, Any]
+    metadata_json: str
+    occurred_at: datetime
+
+
+def draft_events(
+    codec: EventCodec,
+    events: Sequence[object],
+    metadata: Mapping[str, Any] | None,
+    clock: Clock,
+) -> list[Draft]:
+    """Encode events (instances or ``NewEvent``) with the call's metadata merged in."""
+    if isinstance(events, str | bytes) or not isinstance(events, Sequence):
+        raise TypeError(f"events must be a sequence of events, got {type(events).__name__}")
+    base_meta = codec.encode_metadata(metadata) if metadata else {}
+    drafts = []
+    for item in events:
+        if isinstance(item, NewEvent):
+            event, event_id, occurred_at = item.event, item.event_id, item.occurred_at
+            meta = (
+                {**base_meta, **codec.encode_metadata(item.metadata)}
+                if item.metadata
+                else base_meta
+            )
+        else:
+            event, event_id, occurred_at, meta = item, None, None, base_meta
+        event_type, data = codec.encode(event)
+        try:
+            data_json = to_json(data)
+            metadata_json = to_json(meta)
+        except (TypeError, ValueError) as exc:
+            raise SerializationError(
+                f"event {event_type.name} cannot be stored as JSON ({exc}): use field types "
+                "the converter knows, or register a hook on it"
+            ) from exc
+        drafts.append(
+            Draft(
+                event=event,
+                event_id=event_id if event_id is not None else uuid4(),
+                event_type=event_type.name,
+                schema_version=event_type.version,
+                data=json.loads(data_json),
+                data_json=data_json,
+                metadata=json.loads(metadata_json),
+                metadata_json=metadata_json,
+                occurred_at=occurred_at if occurred_at is not None else clock(),
+            )
+        )
+    return drafts
+
+
+@attrs.frozen
+class PreparedEvent:
+    """A draft placed in its stream: version and hash chain known, position not yet."""
+
+    draft: Draft
+    stream_id: UUID
+    stream_type: str
+    version: int
+    prev_hash: str
+    hash: str
+
+    def record(
+        self, position: int, recorded_at: datetime, decoder: EventCodec | None
+    ) -> RecordedEvent:
+        """The stored record, with the original event instance already decoded."""
+        d = self.draft
+        rec = RecordedEvent(
+            position=position,
+            stream_id=self.stream_id,
+            stream_type=self.stream_type,
+            version=self.version,
+            event_id=d.event_id,
+            event_type=d.event_type,
+            schema_version=d.schema_version,
+            data=d.data,
+            metadata=d.metadata,
+            occurred_at=d.occurred_at,
+            recorded_at=recorded_at,
+            prev_hash=self.prev_hash,
+            hash=self.hash,
+            decoder=decoder,
+        )
+        object.__setattr__(rec, "_decoded", d.event)
+        return rec
+
+
+def chain(
+    drafts: Sequence[Draft],
+    stream_id: UUID,
+    stream_type: str,
+    current_version: int,
+    last_hash: str,
+) -> list[PreparedEvent]:
+    """Give drafts their versions after ``current_version`` and chain their hashes."""
+    prepared = []
+    prev = last_hash
+    for i, d in enumerate(drafts, start=current_version + 1):
+        h = event_hash(
+            prev,
+            stream_id=stream_id,
+            stream_type=stream_type,
+            version=i,
+            event_id=d.event_id,
+            event_type=d.event_type,
+            schema_version=d.schema_version,
+            data=d.data,
+            metadata=d.metadata,
+            occurred_at=d.occurred_at,
+        )
+        prepared.append(PreparedEvent(d, stream_id, stream_type, i, prev, h))
+        prev = h
+    return prepared
+
+
+def same_content(stored: RecordedEvent, stream_id: UUID, draft: Draft) -> bool:
+    """Whether a re-appended event is the stored one again (a retry)."""
+    return (
+        stored.stream_id == stream_id
+        and stored.event_type == draft.event_type
+        and stored.schema_version == draft.schema_version
+        and stored.data == draft.data
+        and stored.metadata == draft.metadata
+    )
+
+
+def find_replay(
+    drafts_by_stream: Mapping[UUID, Sequence[Draft]],
+    stored: Mapping[UUID, RecordedEvent],
+) -> list[RecordedEvent] | None:
+    """The stored records if the whole batch was appended before, else None.
+
+    ``stored`` maps the batch's event ids that are already in the store to their
+    records. A batch that is partly stored, or whose stored ids carry other content,
+    is refused: appending it would duplicate or contradict the record.
+    """
+    if not stored:
+        return None
+    total = sum(len(ds) for ds in drafts_by_stream.values())
+    for stream_id, drafts in drafts_by_stream.items():
+        for d in drafts:
+            rec = stored.get(d.event_id)
+            if rec is not None and not same_content(rec, stream_id, d):
+                raise DuplicateEventId(
+                    f"event id {d.event_id} is already stored (stream {rec.stream_id} "
+                    f"version {rec.version}, {rec.event_type}) with different content: "
+                    "give a new event a new id; only an identical retry may reuse one"
+                )
+    if len(stored) != total:
+        raise DuplicateEventId(
+            f"{len(stored)} of the batch's {total} event ids are already stored: a batch is "
+            "stored whole or not at all, so retry it exactly as first sent, or with new ids"
+        )
+    return sorted(stored.values(), key=lambda r: r.position)

@@ -1,0 +1,172 @@
+"""The in-memory store: for tests, prototypes and the given-when-then helpers.
+
+Thread-safe (one lock around every write and every read snapshot); it follows the same
+contract as the SQL stores, including idempotent retries and the hash chain.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+from esframework.adapters._common import (
+    Draft,
+    PreparedEvent,
+    chain,
+    check_expected_version,
+    check_stream_id,
+    check_stream_type,
+    draft_events,
+    find_replay,
+)
+from esframework.adapters.base import ANY, ExpectedVersion
+from esframework.audit import GENESIS_HASH
+from esframework.errors import ConcurrencyError, StoreClosed
+from esframework.events import Clock, RecordedEvent, utc_now
+from esframework.serialization import EventCodec
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """An ``EventStore`` that keeps everything in this process's memory."""
+
+    def __init__(self, *, codec: EventCodec | None = None, clock: Clock | None = None) -> None:
+        self.codec = codec if codec is not None else EventCodec()
+        self.clock = clock if clock is not None else utc_now
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._log: list[RecordedEvent] = []
+        self._streams: dict[UUID, list[RecordedEvent]] = {}
+        self._stream_types: dict[UUID, str] = {}
+        self._by_event_id: dict[UUID, RecordedEvent] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore {len(self._log)} events in {len(self._streams)} streams>"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("this memory store is closed; open a new one with esf.connect")
+
+    def append(
+        self,
+        stream_id: UUID,
+        events: Sequence[object],
+        expected_version: ExpectedVersion = ANY,
+        *,
+        stream_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` to one stream, all or none."""
+        types = {stream_id: stream_type} if stream_type else None
+        return self.append_many(
+            {stream_id: (expected_version, events)}, stream_types=types, metadata=metadata
+        )
+
+    def append_many(
+        self,
+        batch: Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]],
+        *,
+        stream_types: Mapping[UUID, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Append to several streams in one atomic step."""
+        self._check_open()
+        stream_types = stream_types or {}
+        drafts: dict[UUID, tuple[ExpectedVersion, list[Draft]]] = {}
+        for stream_id, (expected, events) in batch.items():
+            check_stream_id(stream_id)
+            drafts[stream_id] = (
+                check_expected_version(expected),
+                draft_events(self.codec, events, metadata, self.clock),
+            )
+        with self._lock:
+            self._check_open()
+            stored = {
+                d.event_id: self._by_event_id[d.event_id]
+                for _, ds in drafts.values()
+                for d in ds
+                if d.event_id in self._by_event_id
+            }
+            replay = find_replay({s: ds for s, (_, ds) in drafts.items()}, stored)
+            if replay is not None:
+                return replay
+            prepared: list[PreparedEvent] = []
+            for stream_id, (expected, ds) in drafts.items():
+                existing = self._streams.get(stream_id, [])
+                current = len(existing)
+                if expected is not ANY and expected != current:
+                    raise ConcurrencyError(stream_id, expected, current)
+                stream_type = check_stream_type(
+                    stream_id, self._stream_types.get(stream_id), stream_types.get(stream_id)
+                )
+                last_hash = existing[-1].hash if existing else GENESIS_HASH
+                prepared.extend(chain(ds, stream_id, stream_type, current, last_hash))
+            recorded_at = self.clock()
+            records: list[RecordedEvent] = []
+            for p in prepared:
+                rec = p.record(len(self._log) + len(records) + 1, recorded_at, self.codec)
+                records.append(rec)
+            for rec in records:
+                self._log.append(rec)
+                self._streams.setdefault(rec.stream_id, []).append(rec)
+                self._stream_types.setdefault(rec.stream_id, rec.stream_type)
+                self._by_event_id[rec.event_id] = rec
+            if records:
+                self._changed.notify_all()
+            return records
+
+    def read_stream(
+        self, stream_id: UUID, from_version: int = 1, to_version: int | None = None
+    ) -> Iterator[RecordedEvent]:
+        """The stream's events from ``from_version`` to ``to_version`` (inclusive)."""
+        check_stream_id(stream_id)
+        with self._lock:
+            self._check_open()
+            events = self._streams.get(stream_id, [])
+            start = max(from_version, 1) - 1
+            end = len(events) if to_version is None else max(to_version, 0)
+            selected = events[start:end]
+        return iter(selected)
+
+    def read_all(
+        self, after: int = 0, limit: int | None = None, types: Sequence[str] | None = None
+    ) -> Iterator[RecordedEvent]:
+        """Every event with a position above ``after``, in position order."""
+        with self._lock:
+            self._check_open()
+            tail = self._log[max(after, 0) :]
+        if types is not None:
+            wanted = frozenset(types)
+            tail = [r for r in tail if r.event_type in wanted]
+        if limit is not None:
+            tail = tail[: max(limit, 0)]
+        return iter(tail)
+
+    def stream_version(self, stream_id: UUID) -> int:
+        """The stream's current version; 0 when it does not exist."""
+        check_stream_id(stream_id)
+        with self._lock:
+            self._check_open()
+            return len(self._streams.get(stream_id, ()))
+
+    def close(self) -> None:
+        """Drop nothing, refuse further use."""
+        with self._lock:
+            self._closed = True
+            self._changed.notify_all()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

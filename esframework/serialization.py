@@ -1,0 +1,211 @@
+"""Payloads to JSON and back: the cattrs converter, canonical JSON and the event codec.
+
+``make_converter()`` knows UUID, Decimal (exact, as a string), timezone-aware datetime
+(ISO 8601), date, enums, bytes (base64), sets, nested attrs classes and the typing
+containers. Stores receive a codec built on it; nobody subclasses it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import cattrs
+from cattrs.errors import BaseValidationError
+
+from esframework.errors import SerializationError, UnknownEventType, UpcastError
+from esframework.registry import EventType, Registry, default_registry
+from esframework.upcasting import upcast
+
+if TYPE_CHECKING:
+    from esframework.events import RecordedEvent
+
+__all__ = ["EventCodec", "canonical_json", "make_converter"]
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise SerializationError(
+            f"naive datetime {value.isoformat()} cannot be stored unambiguously: "
+            "use a timezone-aware datetime, e.g. datetime.now(UTC)"
+        )
+    return value.isoformat()
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    if isinstance(value, datetime):
+        result = value
+    else:
+        result = datetime.fromisoformat(value)
+    if result.tzinfo is None:
+        raise ValueError(f"datetime {value!r} has no timezone")
+    return result
+
+
+def _structure_date(value: Any, _: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    return date.fromisoformat(value)
+
+
+def _structure_decimal(value: Any, _: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        raise ValueError(f"{value!r} is a float; Decimal payloads are stored as strings")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+
+
+def _structure_uuid(value: Any, _: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def _structure_bytes(value: Any, _: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return base64.b64decode(value, validate=True)
+
+
+def make_converter() -> cattrs.Converter:
+    """A cattrs converter preconfigured for the payload types esframework stores."""
+    converter = cattrs.Converter(
+        unstruct_collection_overrides={frozenset: list, set: list},
+    )
+    converter.register_unstructure_hook(UUID, str)
+    converter.register_structure_hook(UUID, _structure_uuid)
+    converter.register_unstructure_hook(Decimal, str)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    converter.register_unstructure_hook(datetime, _unstructure_datetime)
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_structure_hook(date, _structure_date)
+    converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
+    converter.register_structure_hook(bytes, _structure_bytes)
+    return converter
+
+
+def _hashable_form(value: Any) -> Any:
+    """Normalise numbers so that every store's JSON round trip hashes the same.
+
+    PostgreSQL's JSONB keeps numbers as ``numeric``: ``1e16`` comes back as
+    ``10000000000000000`` (an int in Python). Hashing integral floats as ints keeps the
+    digest independent of where the payload has been.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SerializationError(f"{value!r} cannot be stored: JSON has no NaN or infinity")
+        if value.is_integer():
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _hashable_form(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_hashable_form(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of ``value`` that hashing uses: sorted keys, no whitespace."""
+    try:
+        return json.dumps(
+            _hashable_form(value),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"value is not JSON-serializable: {exc}") from exc
+
+
+def _validation_message(exc: BaseException) -> str:
+    if isinstance(exc, BaseValidationError):
+        return "; ".join(cattrs.transform_error(exc))
+    return f"{type(exc).__name__}: {exc}"
+
+
+class EventCodec:
+    """Encodes event instances to (type, payload) and decodes stored payloads back.
+
+    Decoding upcasts older payloads through the registry's chain first. The cattrs
+    hooks of each class are looked up once and cached.
+    """
+
+    def __init__(
+        self, registry: Registry | None = None, converter: cattrs.Converter | None = None
+    ) -> None:
+        self.registry = registry if registry is not None else default_registry
+        self.converter = converter if converter is not None else make_converter()
+        self._unstructure: dict[type, tuple[EventType, Callable[[Any], Any]]] = {}
+        self._structure: dict[str, tuple[type, int, Callable[[Any, Any], Any]]] = {}
+
+    def __repr__(self) -> str:
+        return f"<EventCodec {self.registry!r}>"
+
+    def encode(self, event: object) -> tuple[EventType, dict[str, Any]]:
+        """The registered type of ``event`` and its payload as JSON-compatible data."""
+        cls = type(event)
+        entry = self._unstructure.get(cls)
+        if entry is None:
+            entry = (self.registry.type_of(cls), self.converter.get_unstructure_hook(cls))
+            self._unstructure[cls] = entry
+        event_type, hook = entry
+        try:
+            data = hook(event)
+        except SerializationError as exc:
+            raise SerializationError(f"event {event_type.name}: {exc}") from exc
+        except Exception as exc:
+            raise SerializationError(
+                f"event {event_type.name} cannot be serialized ({type(exc).__name__}: {exc}); "
+                "use field types the converter knows or register a hook on it"
+            ) from exc
+        return event_type, data
+
+    def encode_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """Metadata as JSON-compatible data (UUIDs, datetimes and the like become text)."""
+        try:
+            return {str(k): self.converter.unstructure(v) for k, v in metadata.items()}
+        except Exception as exc:
+            raise SerializationError(f"metadata cannot be serialized: {exc}") from exc
+
+    def decode(self, name: str, version: int, data: Mapping[str, Any], *, where: str = "") -> Any:
+        """The payload ``data`` stored as (name, version), as its current class."""
+        entry = self._structure.get(name)
+        if entry is None:
+            cls = self.registry.current(name)
+            current = self.registry.type_of(cls).version
+            entry = (cls, current, self.converter.get_structure_hook(cls))
+            self._structure[name] = entry
+        cls, current, hook = entry
+        if version > current:
+            raise UnknownEventType(
+                f"{where}event {name!r} is stored at version {version}, but the newest class "
+                f"registered for it ({cls.__qualname__}) is version {current}: upgrade the "
+                "code that reads this store"
+            )
+        payload: Any = data
+        if version < current:
+            payload = upcast(self.registry, name, version, current, data, where=where)
+        try:
+            return hook(payload, cls)
+        except Exception as exc:
+            step = f" after upcasting from version {version}" if version < current else ""
+            error = UpcastError if version < current else SerializationError
+            raise error(
+                f"{where}stored {name!r} (version {version}) does not fit "
+                f"{cls.__qualname__}{step}: {_validation_message(exc)}"
+            ) from exc
+
+    def decode_record(self, record: RecordedEvent) -> Any:
+        """``record.event``: decode a stored record, naming it in any error."""
+        where = f"position {record.position}, stream {record.stream_id} v{record.version}: "
+        return self.decode(record.event_type, record.schema_version, record.data, where=where)

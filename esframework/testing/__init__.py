@@ -1,0 +1,13 @@
+"""Helpers for testing esframework applications: given-when-then and a fake clock.
+
+``esframework.testing.strategies`` (hypothesis strategies) and
+``esframework.testing.contract`` (the store contract suite) are imported on demand, so
+that importing esframework does not need the test dependencies.
+"""
+
+from __future__ import annotations
+
+from esframework.testing.clock import FakeClock
+from esframework.testing.gwt import Scenario, given
+
+__all__ = ["FakeClock", "Scenario", "given"]
