@@ -9,15 +9,26 @@ from __future__ import annotations
 from esframework import testing
 from esframework.adapters import ANY, EventStore, MemoryStore, connect
 from esframework.aggregate import Aggregate, aggregate, applies
-from esframework.application import Application, CommandResult, UnitOfWork
+from esframework.application import Application, CommandResult, OpenConflict
 from esframework.audit import AuditProblem, AuditReport
 from esframework.commands import command, handles
-from esframework.conflicts import ConflictStrategy, Reject, RetryCommand
+from esframework.conflicts import (
+    Conflict,
+    ConflictResolved,
+    ConflictStrategy,
+    LastWriteWins,
+    Manual,
+    Merge,
+    Reject,
+    Resolution,
+    RetryCommand,
+)
 from esframework.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
     CommandError,
     ConcurrencyError,
+    ConflictNotFound,
     DefinitionError,
     DomainError,
     DuplicateEventId,
@@ -25,6 +36,7 @@ from esframework.errors import (
     EsfError,
     ImmutableEventError,
     InvalidExpectedVersion,
+    InvalidResolution,
     InvalidStoreUrl,
     InvalidStreamId,
     InvalidTarget,
@@ -43,6 +55,8 @@ from esframework.errors import (
 from esframework.events import NewEvent, RecordedEvent, event
 from esframework.registry import EventType, Registry, default_registry
 from esframework.serialization import EventCodec, canonical_json, make_converter
+from esframework.snapshots import Snapshot
+from esframework.unit_of_work import UnitOfWork
 from esframework.upcasting import upcaster
 
 __version__ = "0.1.0.dev0"
@@ -58,6 +72,9 @@ __all__ = [
     "CommandError",
     "CommandResult",
     "ConcurrencyError",
+    "Conflict",
+    "ConflictNotFound",
+    "ConflictResolved",
     "ConflictStrategy",
     "DefinitionError",
     "DomainError",
@@ -69,20 +86,27 @@ __all__ = [
     "EventType",
     "ImmutableEventError",
     "InvalidExpectedVersion",
+    "InvalidResolution",
     "InvalidStoreUrl",
     "InvalidStreamId",
     "InvalidTarget",
+    "LastWriteWins",
+    "Manual",
     "MemoryStore",
+    "Merge",
     "MissingApplier",
     "NewEvent",
     "NoHandler",
+    "OpenConflict",
     "RecordOutsideHandler",
     "RecordedEvent",
     "Registry",
     "Reject",
+    "Resolution",
     "RetryCommand",
     "SchemaVersionError",
     "SerializationError",
+    "Snapshot",
     "StoreClosed",
     "StoreError",
     "StoreUnavailable",

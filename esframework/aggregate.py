@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 import attrs
 from typing_extensions import dataclass_transform
 
+from esframework.conflicts import ConflictResolved
 from esframework.errors import DefinitionError, MissingApplier, RecordOutsideHandler
 from esframework.events import is_event_class
 
@@ -45,6 +46,14 @@ class AggregateOptions:
     name: str
     snapshot_every: int | None = None
     conflicts: Any = None
+
+
+def _applier_of(event_type: type) -> Callable[[F], F]:
+    def mark(function: F) -> F:
+        setattr(function, _APPLIES, event_type)
+        return function
+
+    return mark
 
 
 @attrs.define(slots=True)
@@ -85,6 +94,10 @@ class Aggregate:
         applier(self, event)
         self._esf_pending.append(event)
         self.version += 1
+
+    @_applier_of(ConflictResolved)
+    def _esf_conflict_resolved(self, event: ConflictResolved) -> None:
+        """A resolved conflict changes no state: it is there for the audit trail."""
 
     def _esf_replay(self, event: object) -> None:
         """Apply a stored event without queueing it."""
@@ -127,12 +140,7 @@ def applies(arg: Any, /) -> Any:
     The bare form reads the event type from the annotation of the method's parameter.
     """
     if isinstance(arg, type):
-
-        def mark(function: F) -> F:
-            setattr(function, _APPLIES, arg)
-            return function
-
-        return mark
+        return _applier_of(arg)
     if callable(arg):
         setattr(arg, _APPLIES, None)
         return arg

@@ -1,173 +1,86 @@
-"""``esf.Application``: commands in, events stored; loads; units of work; verify."""
+"""``esf.Application``: commands in, events stored; loads, history, conflicts, verify."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import copy
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, overload
 from uuid import UUID, uuid4
 
 import attrs
 
-from esframework.adapters.base import EventStore
+from esframework.adapters.base import ConflictStore, EventStore, SnapshotStore
 from esframework.aggregate import Aggregate, options_of
 from esframework.audit import AuditReport, verify_records
-from esframework.commands import CommandRouter, target_of
-from esframework.conflicts import ConflictStrategy, default_strategy
-from esframework.errors import (
-    AggregateAlreadyExists,
-    AggregateNotFound,
-    ConcurrencyError,
-    DefinitionError,
+from esframework.commands import CommandRouter
+from esframework.conflicts import (
+    Conflict,
+    ConflictResolved,
+    ConflictStrategy,
+    ParkedConflict,
+    Resolution,
+    default_strategy,
+    strategy_name,
 )
-from esframework.events import RecordedEvent
+from esframework.errors import (
+    ConcurrencyError,
+    ConflictNotFound,
+    DefinitionError,
+    InvalidResolution,
+)
+from esframework.events import RecordedEvent, utc_now
 from esframework.registry import Registry, default_registry
 from esframework.repository import Repository
+from esframework.serialization import EventCodec
+from esframework.snapshots import take
+from esframework.unit_of_work import UnitOfWork, Unresolved, command_metadata
 
-__all__ = ["Application", "CommandResult", "UnitOfWork"]
+__all__ = ["Application", "CommandResult", "OpenConflict"]
+
+log = logging.getLogger("esframework.application")
 
 A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+_MAX_APPENDS = 10
 
 
 @attrs.frozen
 class CommandResult:
-    """What ``app.handle()`` did: the aggregate, its new version, the stored events."""
+    """What ``app.handle()`` did: the aggregate, its new version, the stored events.
+
+    ``conflict_id`` is set when the command's events were parked by ``Manual()``
+    instead of stored; ``app.resolve(conflict_id, ...)`` decides them later.
+    """
 
     aggregate_id: UUID
     version: int
     events: tuple[RecordedEvent, ...]
     command_id: UUID
+    conflict_id: UUID | None = None
 
 
-def _metadata(user_id: object, correlation_id: object, causation_id: UUID) -> dict[str, Any]:
-    return {
-        "user_id": None if user_id is None else str(user_id),
-        "correlation_id": str(correlation_id if correlation_id is not None else causation_id),
-        "causation_id": str(causation_id),
-    }
+@attrs.frozen
+class OpenConflict:
+    """A parked conflict as ``app.conflicts()`` shows it: both sides, when and who."""
+
+    id: UUID
+    stream_id: UUID
+    stream_type: str
+    expected_version: int
+    actual_version: int
+    ours: tuple[Any, ...]
+    theirs: tuple[RecordedEvent, ...]
+    created_at: datetime
+    user_id: str | None
+    reason: str
 
 
-class UnitOfWork:
-    """Aggregates loaded and changed together, committed in one atomic append.
-
-    Used as a context manager, it commits on a clean exit and stores nothing if the
-    block raises. Aggregates it loads or creates accept ``record()`` until then.
-    """
-
-    def __init__(
-        self,
-        app: Application,
-        *,
-        user_id: object = None,
-        correlation_id: object = None,
-    ) -> None:
-        self.app = app
-        self.id = uuid4()
-        self.metadata = _metadata(user_id, correlation_id, self.id)
-        self._aggregates: dict[UUID, Aggregate] = {}
-        self._loaded_versions: dict[UUID, int] = {}
-        self._done = False
-
-    def __repr__(self) -> str:
-        state = "done" if self._done else "open"
-        return f"<UnitOfWork {state}, {len(self._aggregates)} aggregates>"
-
-    def _check_open(self) -> None:
-        if self._done:
-            raise DefinitionError("this unit of work is already committed or rolled back")
-
-    def _track(self, agg: A) -> A:
-        agg._esf_writable = True
-        self._aggregates[agg.id] = agg
-        self._loaded_versions[agg.id] = agg.version
-        return agg
-
-    def load(self, cls: type[A], aggregate_id: UUID) -> A:
-        """The aggregate, loaded once per unit of work and open for changes."""
-        self._check_open()
-        known = self._aggregates.get(aggregate_id)
-        if known is not None:
-            if not isinstance(known, cls):
-                raise DefinitionError(
-                    f"{aggregate_id} is a {type(known).__qualname__} in this unit of work, "
-                    f"not a {cls.__qualname__}"
-                )
-            return known
-        return self._track(self.app.repository.load(cls, aggregate_id))
-
-    def create(self, cls: type[A], aggregate_id: UUID | None = None) -> A:
-        """A new, empty aggregate that must not exist yet when the unit commits."""
-        self._check_open()
-        options_of(cls)
-        agg_id = aggregate_id if aggregate_id is not None else uuid4()
-        if agg_id in self._aggregates or self.app.repository.exists(agg_id):
-            raise AggregateAlreadyExists(
-                f"{cls.__qualname__} {agg_id} already exists: load it instead of creating it"
-            )
-        return self._track(cls(id=agg_id))
-
-    def handle(self, cmd: object) -> Aggregate:
-        """Route ``cmd`` to its aggregate (loaded or created here) and run the handler."""
-        self._check_open()
-        route = self.app.router.route(cmd)
-        aggregate_id = target_of(cmd)
-        if route.handler.create:
-            agg: Aggregate = self.create(route.aggregate, aggregate_id)
-        else:
-            try:
-                agg = self.load(route.aggregate, aggregate_id)
-            except AggregateNotFound:
-                raise AggregateNotFound(
-                    f"{route.aggregate.__qualname__} {aggregate_id} does not exist: "
-                    f"{type(cmd).__qualname__} needs an existing aggregate (create it first "
-                    "with a command handled with create=True)"
-                ) from None
-        route.handler.function(agg, cmd)
-        return agg
-
-    def commit(self) -> list[RecordedEvent]:
-        """Store every recorded event of every aggregate in one atomic batch."""
-        self._check_open()
-        batch: dict[UUID, tuple[int, list[Any]]] = {}
-        types: dict[UUID, str] = {}
-        for agg_id, agg in self._aggregates.items():
-            if agg._esf_pending:
-                batch[agg_id] = (self._loaded_versions[agg_id], list(agg._esf_pending))
-                types[agg_id] = options_of(type(agg)).name
-        records = (
-            self.app.store.append_many(batch, stream_types=types, metadata=self.metadata)
-            if batch
-            else []
-        )
-        self._finish()
-        for agg in self._aggregates.values():
-            agg._esf_pending.clear()
-        return records
-
-    def rollback(self) -> None:
-        """Store nothing; the aggregates stay as they are, closed for changes."""
-        if not self._done:
-            self._finish()
-
-    def _finish(self) -> None:
-        self._done = True
-        for agg in self._aggregates.values():
-            agg._esf_writable = False
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None and not self._done:
-            self.commit()
-        else:
-            self.rollback()
+ConflictListener = Callable[[OpenConflict], object]
 
 
 class Application:
@@ -181,23 +94,31 @@ class Application:
         projections: Iterable[object] = (),
         conflicts: ConflictStrategy | None = None,
         registry: Registry | None = None,
+        on_conflict: ConflictListener | None = None,
     ) -> None:
         self.store = store
         self.aggregates = tuple(aggregates)
         self.projections = tuple(projections)
         self.registry = registry if registry is not None else default_registry
-        self.conflicts = conflicts if conflicts is not None else default_strategy()
+        codec = getattr(store, "codec", None)
+        self.codec = codec if isinstance(codec, EventCodec) else EventCodec(self.registry)
+        self.conflicts_strategy = conflicts if conflicts is not None else default_strategy()
         self.router = CommandRouter(self.aggregates)
-        self.repository = Repository(store)
+        self.repository = Repository(store, self.codec.converter)
+        self._listeners: list[ConflictListener] = [on_conflict] if on_conflict else []
+        for strategy in [self.conflicts_strategy, *(self._strategy(a) for a in self.aggregates)]:
+            if not callable(getattr(strategy, "resolve", None)):
+                raise DefinitionError(
+                    f"{strategy!r} is not a conflict strategy: it needs a "
+                    "resolve(conflict) -> esf.Resolution method"
+                )
         self.registry.check_upcaster_chains()
 
     def __repr__(self) -> str:
         names = ", ".join(a.__qualname__ for a in self.aggregates)
         return f"<Application [{names}] on {self.store!r}>"
 
-    def _strategy(self, cls: type[Aggregate]) -> ConflictStrategy:
-        chosen = options_of(cls).conflicts
-        return chosen if chosen is not None else self.conflicts
+    # -- commands ------------------------------------------------------------------
 
     def handle(
         self, cmd: object, *, user_id: object = None, correlation_id: object = None
@@ -207,29 +128,267 @@ class Application:
         A ``DomainError`` from the handler reaches the caller and nothing is stored. When
         another writer got there first, the aggregate's conflict strategy decides.
         """
-        strategy = self._strategy(self.router.route(cmd).aggregate)
-        attempt = 0
+        route = self.router.route(cmd)
+        command_id = uuid4()
+        note: ConflictResolved | None = None
+        attempts = 0
+        while True:
+            uow = UnitOfWork(self, user_id=user_id, correlation_id=correlation_id, id=command_id)
+            uow.signal_unresolved = True
+            uow.prior_attempts = attempts
+            uow.command = cmd
+            try:
+                agg = uow.target(cmd)
+                if note is not None:
+                    agg.record(note)
+                route.handler.function(agg, cmd)
+                records = uow.commit()
+            except Unresolved as unresolved:
+                uow.rollback()
+                conflict, resolution = unresolved.conflict, unresolved.resolution
+                if resolution.action == "retry":
+                    attempts = conflict.attempt
+                    note = self._note(conflict, resolution, "retried", route.aggregate)
+                    time.sleep(resolution.delay)
+                    continue
+                if resolution.action == "park":
+                    return self._park(conflict, resolution, uow)
+                raise unresolved.error from None
+            except BaseException:
+                uow.rollback()
+                raise
+            version = max(
+                (r.version for r in records if r.stream_id == agg.id), default=agg.version
+            )
+            return CommandResult(agg.id, version, tuple(records), command_id)
+
+    def _strategy(self, cls: type[Aggregate]) -> ConflictStrategy:
+        chosen = options_of(cls).conflicts
+        return chosen if chosen is not None else self.conflicts_strategy
+
+    def _decide(
+        self,
+        cls: type[Aggregate],
+        stream_id: UUID,
+        expected: int,
+        actual: int,
+        ours: list[Any],
+        attempt: int,
+        command: object | None,
+    ) -> tuple[Conflict, Resolution]:
+        """Build the conflict and ask the aggregate's strategy about it."""
+        theirs = tuple(self.store.read_stream(stream_id, expected + 1, actual))
+        conflict = Conflict(
+            stream_id=stream_id,
+            stream_type=options_of(cls).name,
+            expected_version=expected,
+            actual_version=actual,
+            ours=tuple(ours),
+            theirs=theirs,
+            attempt=attempt,
+            command=command,
+        )
+        strategy = self._strategy(cls)
+        resolution = strategy.resolve(conflict)
+        if not isinstance(resolution, Resolution):
+            raise InvalidResolution(
+                f"{strategy!r}.resolve() returned {resolution!r}, not an esf.Resolution: "
+                "return Resolution.reject(), .retry(), .append() or .park()"
+            )
+        return conflict, resolution
+
+    def _note(
+        self,
+        conflict: Conflict,
+        resolution: Resolution,
+        outcome: str,
+        cls: type[Aggregate],
+        **extra: Any,
+    ) -> ConflictResolved:
+        return ConflictResolved(
+            strategy=strategy_name(self._strategy(cls)),
+            outcome=outcome,
+            expected_version=conflict.expected_version,
+            actual_version=conflict.actual_version,
+            concurrent_event_ids=tuple(r.event_id for r in conflict.theirs),
+            reason=resolution.reason,
+            **extra,
+        )
+
+    # -- parked conflicts ----------------------------------------------------------
+
+    def _conflict_store(self) -> ConflictStore:
+        if not isinstance(self.store, ConflictStore):
+            raise DefinitionError(
+                f"{self.store!r} cannot keep conflicts for a person: use a store that "
+                "implements ConflictStore (memory, SQLite, PostgreSQL) or another strategy"
+            )
+        return self.store
+
+    def _park(self, conflict: Conflict, resolution: Resolution, uow: UnitOfWork) -> CommandResult:
+        ours = []
+        for ev in conflict.ours:
+            event_type, data = self.codec.encode(ev)
+            ours.append(
+                {"event_type": event_type.name, "schema_version": event_type.version, "data": data}
+            )
+        parked = ParkedConflict(
+            id=uuid4(),
+            stream_id=conflict.stream_id,
+            stream_type=conflict.stream_type,
+            expected_version=conflict.expected_version,
+            actual_version=conflict.actual_version,
+            ours=tuple(ours),
+            concurrent_event_ids=tuple(r.event_id for r in conflict.theirs),
+            metadata=uow.metadata,
+            created_at=utc_now(),
+            reason=resolution.reason,
+        )
+        self._conflict_store().park_conflict(parked)
+        view = self._view(parked)
+        for listener in self._listeners:
+            try:
+                listener(view)
+            except Exception:
+                log.exception("conflict listener %r failed for conflict %s", listener, parked.id)
+        return CommandResult(
+            conflict.stream_id, conflict.actual_version, (), uow.id, conflict_id=parked.id
+        )
+
+    def _view(self, parked: ParkedConflict) -> OpenConflict:
+        ours = tuple(
+            self.codec.decode(o["event_type"], o["schema_version"], o["data"]) for o in parked.ours
+        )
+        theirs = tuple(
+            self.store.read_stream(
+                parked.stream_id, parked.expected_version + 1, parked.actual_version
+            )
+        )
+        user = parked.metadata.get("user_id")
+        return OpenConflict(
+            id=parked.id,
+            stream_id=parked.stream_id,
+            stream_type=parked.stream_type,
+            expected_version=parked.expected_version,
+            actual_version=parked.actual_version,
+            ours=ours,
+            theirs=theirs,
+            created_at=parked.created_at,
+            user_id=None if user is None else str(user),
+            reason=parked.reason,
+        )
+
+    def on_conflict(self, listener: ConflictListener) -> ConflictListener:
+        """Call ``listener(open_conflict)`` whenever a conflict is parked for a person."""
+        self._listeners.append(listener)
+        return listener
+
+    def conflicts(self) -> list[OpenConflict]:
+        """Every conflict parked by ``Manual()`` and not resolved yet, oldest first."""
+        return [self._view(p) for p in self._conflict_store().open_conflicts()]
+
+    def resolve(self, conflict_id: UUID, *, accept: bool, user_id: object = None) -> CommandResult:
+        """Decide a parked conflict: append our events (``accept=True``) or discard them.
+
+        Either way a ``ConflictResolved`` event records the decision and who made it;
+        discarded events are kept inside it, so nothing recorded is lost.
+        """
+        store = self._conflict_store()
+        parked = next((p for p in store.open_conflicts() if p.id == conflict_id), None)
+        if parked is None:
+            raise ConflictNotFound(
+                f"no open conflict {conflict_id}: it is unknown or already resolved; "
+                "app.conflicts() lists the open ones"
+            )
+        metadata = command_metadata(user_id, parked.metadata.get("correlation_id"), conflict_id)
+        for round_ in range(1, _MAX_APPENDS + 1):
+            current = self.store.stream_version(parked.stream_id)
+            theirs = self.store.read_stream(parked.stream_id, parked.expected_version + 1, current)
+            note = ConflictResolved(
+                strategy="Manual",
+                outcome="accepted" if accept else "discarded",
+                expected_version=parked.expected_version,
+                actual_version=current,
+                concurrent_event_ids=tuple(r.event_id for r in theirs),
+                reason=parked.reason,
+                conflict_id=conflict_id,
+                decided_by=None if user_id is None else str(user_id),
+                discarded=() if accept else parked.ours,
+            )
+            events: list[Any] = [note]
+            if accept:
+                events += [
+                    self.codec.decode(o["event_type"], o["schema_version"], o["data"])
+                    for o in parked.ours
+                ]
+            try:
+                records = store.settle_conflict(
+                    conflict_id,
+                    {parked.stream_id: (current, events)},
+                    stream_types={parked.stream_id: parked.stream_type},
+                    metadata=metadata,
+                )
+            except ConcurrencyError:
+                if round_ == _MAX_APPENDS:
+                    raise
+                continue
+            return CommandResult(
+                parked.stream_id, records[-1].version, tuple(records), conflict_id
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- units of work -------------------------------------------------------------
+
+    @overload
+    def unit_of_work(
+        self, *, user_id: object = None, correlation_id: object = None
+    ) -> UnitOfWork: ...
+
+    @overload
+    def unit_of_work(
+        self,
+        fn: Callable[[UnitOfWork], R],
+        *,
+        user_id: object = None,
+        correlation_id: object = None,
+    ) -> R: ...
+
+    def unit_of_work(
+        self,
+        fn: Callable[[UnitOfWork], R] | None = None,
+        *,
+        user_id: object = None,
+        correlation_id: object = None,
+    ) -> UnitOfWork | R:
+        """A unit of work: change several aggregates, commit all their events or none.
+
+        Without ``fn``, a context manager. With ``fn``, runs ``fn(uow)``, commits, and
+        returns what ``fn`` returned; a ``RetryCommand`` strategy then runs ``fn`` again
+        on a conflict.
+        """
+        if fn is None:
+            return UnitOfWork(self, user_id=user_id, correlation_id=correlation_id)
+        attempts = 0
         while True:
             uow = UnitOfWork(self, user_id=user_id, correlation_id=correlation_id)
+            uow.signal_unresolved = True
+            uow.prior_attempts = attempts
             try:
-                agg = uow.handle(cmd)
-                records = uow.commit()
-            except ConcurrencyError:
+                result = fn(uow)
+                uow.commit()
+            except Unresolved as unresolved:
                 uow.rollback()
-                attempt += 1
-                if attempt > strategy.retries():
-                    raise
-                strategy.pause(attempt)
+                if unresolved.resolution.action != "retry":
+                    raise unresolved.error from None
+                attempts = unresolved.conflict.attempt
+                time.sleep(unresolved.resolution.delay)
                 continue
             except BaseException:
                 uow.rollback()
                 raise
-            return CommandResult(
-                aggregate_id=agg.id,
-                version=agg.version,
-                events=tuple(records),
-                command_id=uow.id,
-            )
+            return result
+
+    # -- reading -------------------------------------------------------------------
 
     def load(
         self,
@@ -242,9 +401,37 @@ class Application:
         """The aggregate now, at a version, or as it was recorded at a time (read-only)."""
         return self.repository.load(cls, aggregate_id, at_version=at_version, at_time=at_time)
 
-    def unit_of_work(self, *, user_id: object = None, correlation_id: object = None) -> UnitOfWork:
-        """A unit of work: change several aggregates, commit all their events or none."""
-        return UnitOfWork(self, user_id=user_id, correlation_id=correlation_id)
+    def history(self, cls: type[A], aggregate_id: UUID) -> Iterator[tuple[RecordedEvent, A]]:
+        """Each stored event of the aggregate with the state right after it."""
+        options_of(cls)
+        agg = cls(id=aggregate_id)
+        for rec in self.store.read_stream(aggregate_id):
+            agg._esf_replay(rec.event)
+            agg.version = rec.version
+            yield rec, copy.deepcopy(agg)
+
+    def snapshot(self, cls: type[Aggregate], aggregate_id: UUID) -> int:
+        """Take a snapshot of the aggregate now; returns the version it holds."""
+        agg = self.load(cls, aggregate_id)
+        self._save_snapshot(agg)
+        return agg.version
+
+    def _save_snapshot(self, agg: Aggregate) -> None:
+        if not isinstance(self.store, SnapshotStore):
+            return
+        clock = getattr(self.store, "clock", utc_now)
+        snap = take(agg, options_of(type(agg)).name, self.codec.converter, clock())
+        self.store.save_snapshot(snap)
+
+    def _after_save(self, aggregates: Iterable[Aggregate], loaded: Mapping[UUID, int]) -> None:
+        """Snapshot every aggregate whose save crossed a multiple of its snapshot_every."""
+        for agg in aggregates:
+            every = options_of(type(agg)).snapshot_every
+            if every and loaded[agg.id] // every < agg.version // every:
+                try:
+                    self._save_snapshot(agg)
+                except Exception:
+                    log.warning("snapshot of %s failed; loads replay more", agg.id, exc_info=True)
 
     def verify(self, *, progress: Callable[[int], None] | None = None) -> AuditReport:
         """Walk every stream's hash chain and the global order; report what is wrong."""

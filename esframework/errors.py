@@ -19,6 +19,8 @@ also a ``LookupError``), so code written against the builtins keeps working::
     ├── SerializationError (ValueError)      a payload cannot become JSON, or JSON the class
     ├── UnknownEventType (LookupError)       a stored event type no class is registered for
     ├── UpcastError                          an upcaster raised or produced an unusable payload
+    ├── InvalidResolution (TypeError)        a conflict strategy returned no Resolution
+    ├── ConflictNotFound (LookupError)       resolve() of an unknown or settled conflict
     └── StoreError
         ├── ConcurrencyError                 the stream moved on since it was loaded
         ├── DuplicateEventId                 an event id reused with different content
@@ -38,6 +40,7 @@ __all__ = [
     "AggregateNotFound",
     "CommandError",
     "ConcurrencyError",
+    "ConflictNotFound",
     "DefinitionError",
     "DomainError",
     "DuplicateEventId",
@@ -45,6 +48,7 @@ __all__ = [
     "EsfError",
     "ImmutableEventError",
     "InvalidExpectedVersion",
+    "InvalidResolution",
     "InvalidStoreUrl",
     "InvalidStreamId",
     "InvalidTarget",
@@ -127,6 +131,14 @@ class UnknownEventType(EsfError, LookupError):
 
 class UpcastError(EsfError):
     """An upcaster failed or produced a payload its event class cannot take."""
+
+
+class InvalidResolution(EsfError, TypeError):
+    """A conflict strategy's ``resolve()`` returned something that is not a Resolution."""
+
+
+class ConflictNotFound(EsfError, LookupError):
+    """``resolve()`` named a conflict that is unknown or already settled."""
 
 
 class StoreError(EsfError):

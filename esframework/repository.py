@@ -1,4 +1,4 @@
-"""Loading aggregates from their streams and saving what they recorded."""
+"""Loading aggregates: newest usable snapshot, then the events after it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
+import cattrs
+
 from esframework.adapters._common import check_stream_id
-from esframework.adapters.base import EventStore
+from esframework.adapters.base import EventStore, SnapshotStore
 from esframework.aggregate import Aggregate, options_of
 from esframework.errors import AggregateNotFound, DefinitionError
+from esframework.snapshots import restore
 
 __all__ = ["Repository"]
 
@@ -19,8 +22,9 @@ A = TypeVar("A", bound=Aggregate)
 class Repository:
     """Rebuilds aggregates by replaying their streams through their appliers."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, converter: cattrs.Converter) -> None:
         self.store = store
+        self.converter = converter
 
     def __repr__(self) -> str:
         return f"<Repository on {self.store!r}>"
@@ -32,33 +36,53 @@ class Repository:
         *,
         at_version: int | None = None,
         at_time: datetime | None = None,
+        use_snapshots: bool = True,
     ) -> A:
         """The aggregate's state now, at a version, or as recorded at a time."""
-        options_of(cls)
+        stream_type = options_of(cls).name
         check_stream_id(aggregate_id)
         if at_version is not None and (
             not isinstance(at_version, int) or isinstance(at_version, bool) or at_version < 1
         ):
             raise DefinitionError(f"at_version must be an int >= 1, got {at_version!r}")
-        if at_time is not None and at_time.tzinfo is None:
-            raise DefinitionError(
-                "at_time must be timezone-aware (stored times are), e.g. datetime(..., tzinfo=UTC)"
-            )
-        agg = cls(id=aggregate_id)
-        for rec in self.store.read_stream(aggregate_id, to_version=at_version):
-            if at_time is not None and rec.recorded_at > at_time:
-                break
+        if at_time is not None:
+            if at_version is not None:
+                raise DefinitionError("give at_version or at_time, not both")
+            at_version = self._version_at(cls, aggregate_id, at_time)
+        agg = None
+        if use_snapshots and isinstance(self.store, SnapshotStore):
+            snap = self.store.load_snapshot(aggregate_id, at_or_below=at_version)
+            if snap is not None:
+                agg = restore(cls, snap, stream_type, self.converter)
+        if agg is None:
+            agg = cls(id=aggregate_id)
+        for rec in self.store.read_stream(aggregate_id, agg.version + 1, at_version):
             agg._esf_replay(rec.event)
-            agg.version = rec.version
         if agg.version == 0:
-            when = f" at {at_time.isoformat()}" if at_time is not None else ""
-            raise AggregateNotFound(f"{cls.__qualname__} {aggregate_id} does not exist{when}")
+            raise AggregateNotFound(f"{cls.__qualname__} {aggregate_id} does not exist")
         if at_version is not None and agg.version < at_version:
             raise AggregateNotFound(
                 f"{cls.__qualname__} {aggregate_id} has no version {at_version}: it is at "
                 f"version {agg.version}"
             )
         return agg
+
+    def _version_at(self, cls: type[Aggregate], aggregate_id: UUID, at_time: datetime) -> int:
+        """The version of the newest event recorded at or before ``at_time``."""
+        if at_time.tzinfo is None:
+            raise DefinitionError(
+                "at_time must be timezone-aware (stored times are), e.g. datetime(..., tzinfo=UTC)"
+            )
+        version = 0
+        for rec in self.store.read_stream(aggregate_id):
+            if rec.recorded_at > at_time:
+                break
+            version = rec.version
+        if version == 0:
+            raise AggregateNotFound(
+                f"{cls.__qualname__} {aggregate_id} did not exist at {at_time.isoformat()}"
+            )
+        return version
 
     def exists(self, aggregate_id: UUID) -> bool:
         """Whether the aggregate's stream has any event."""

@@ -13,9 +13,19 @@ from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self, TypeAlias, runtime_checkable
 from uuid import UUID
 
+from esframework.conflicts import ParkedConflict
 from esframework.events import RecordedEvent
+from esframework.snapshots import Snapshot
 
-__all__ = ["ANY", "AnyVersion", "EventStore", "ExpectedVersion"]
+__all__ = [
+    "ANY",
+    "AnyVersion",
+    "Batch",
+    "ConflictStore",
+    "EventStore",
+    "ExpectedVersion",
+    "SnapshotStore",
+]
 
 
 class AnyVersion(enum.Enum):
@@ -32,6 +42,9 @@ ANY: Final = AnyVersion.ANY
 
 ExpectedVersion: TypeAlias = int | Literal[AnyVersion.ANY]
 """An int (0: the stream must not exist yet) or ``ANY``."""
+
+Batch: TypeAlias = Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]]
+"""Streams to append to at once: stream id -> (expected version, events)."""
 
 
 @runtime_checkable
@@ -52,7 +65,7 @@ class EventStore(Protocol):
 
     def append_many(
         self,
-        batch: Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]],
+        batch: Batch,
         *,
         stream_types: Mapping[UUID, str] | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -88,3 +101,43 @@ class EventStore(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@runtime_checkable
+class SnapshotStore(Protocol):
+    """A store that also keeps aggregate snapshots."""
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` (replacing one of the same stream and version)."""
+        ...
+
+    def load_snapshot(self, stream_id: UUID, at_or_below: int | None = None) -> Snapshot | None:
+        """The newest snapshot of the stream at or below a version, if any."""
+        ...
+
+
+@runtime_checkable
+class ConflictStore(Protocol):
+    """A store that also keeps conflicts parked for a person to decide."""
+
+    def park_conflict(self, conflict: ParkedConflict) -> None:
+        """Keep ``conflict`` open until it is settled."""
+        ...
+
+    def open_conflicts(self) -> list[ParkedConflict]:
+        """Every conflict not settled yet, oldest first."""
+        ...
+
+    def settle_conflict(
+        self,
+        conflict_id: UUID,
+        batch: Batch,
+        *,
+        stream_types: Mapping[UUID, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``batch`` and close the conflict in one atomic step.
+
+        Raises ``ConflictNotFound`` when the conflict is unknown or already settled.
+        """
+        ...

@@ -22,11 +22,13 @@ from esframework.adapters._common import (
     draft_events,
     find_replay,
 )
-from esframework.adapters.base import ANY, ExpectedVersion
+from esframework.adapters.base import ANY, Batch, ExpectedVersion
 from esframework.audit import GENESIS_HASH
-from esframework.errors import ConcurrencyError, StoreClosed
+from esframework.conflicts import ParkedConflict
+from esframework.errors import ConcurrencyError, ConflictNotFound, StoreClosed
 from esframework.events import Clock, RecordedEvent, utc_now
 from esframework.serialization import EventCodec
+from esframework.snapshots import Snapshot
 
 __all__ = ["MemoryStore"]
 
@@ -43,6 +45,8 @@ class MemoryStore:
         self._streams: dict[UUID, list[RecordedEvent]] = {}
         self._stream_types: dict[UUID, str] = {}
         self._by_event_id: dict[UUID, RecordedEvent] = {}
+        self._snapshots: dict[UUID, dict[int, Snapshot]] = {}
+        self._conflicts: dict[UUID, ParkedConflict] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -69,14 +73,21 @@ class MemoryStore:
 
     def append_many(
         self,
-        batch: Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]],
+        batch: Batch,
         *,
         stream_types: Mapping[UUID, str] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> list[RecordedEvent]:
         """Append to several streams in one atomic step."""
         self._check_open()
-        stream_types = stream_types or {}
+        drafts = self._draft(batch, metadata)
+        with self._lock:
+            self._check_open()
+            return self._append_locked(drafts, stream_types or {})
+
+    def _draft(
+        self, batch: Batch, metadata: Mapping[str, Any] | None
+    ) -> dict[UUID, tuple[ExpectedVersion, list[Draft]]]:
         drafts: dict[UUID, tuple[ExpectedVersion, list[Draft]]] = {}
         for stream_id, (expected, events) in batch.items():
             check_stream_id(stream_id)
@@ -84,41 +95,44 @@ class MemoryStore:
                 check_expected_version(expected),
                 draft_events(self.codec, events, metadata, self.clock),
             )
-        with self._lock:
-            self._check_open()
-            stored = {
-                d.event_id: self._by_event_id[d.event_id]
-                for _, ds in drafts.values()
-                for d in ds
-                if d.event_id in self._by_event_id
-            }
-            replay = find_replay({s: ds for s, (_, ds) in drafts.items()}, stored)
-            if replay is not None:
-                return replay
-            prepared: list[PreparedEvent] = []
-            for stream_id, (expected, ds) in drafts.items():
-                existing = self._streams.get(stream_id, [])
-                current = len(existing)
-                if expected is not ANY and expected != current:
-                    raise ConcurrencyError(stream_id, expected, current)
-                stream_type = check_stream_type(
-                    stream_id, self._stream_types.get(stream_id), stream_types.get(stream_id)
-                )
-                last_hash = existing[-1].hash if existing else GENESIS_HASH
-                prepared.extend(chain(ds, stream_id, stream_type, current, last_hash))
-            recorded_at = self.clock()
-            records: list[RecordedEvent] = []
-            for p in prepared:
-                rec = p.record(len(self._log) + len(records) + 1, recorded_at, self.codec)
-                records.append(rec)
-            for rec in records:
-                self._log.append(rec)
-                self._streams.setdefault(rec.stream_id, []).append(rec)
-                self._stream_types.setdefault(rec.stream_id, rec.stream_type)
-                self._by_event_id[rec.event_id] = rec
-            if records:
-                self._changed.notify_all()
-            return records
+        return drafts
+
+    def _append_locked(
+        self,
+        drafts: Mapping[UUID, tuple[ExpectedVersion, list[Draft]]],
+        stream_types: Mapping[UUID, str],
+    ) -> list[RecordedEvent]:
+        stored = {
+            d.event_id: self._by_event_id[d.event_id]
+            for _, ds in drafts.values()
+            for d in ds
+            if d.event_id in self._by_event_id
+        }
+        replay = find_replay({s: ds for s, (_, ds) in drafts.items()}, stored)
+        if replay is not None:
+            return replay
+        prepared: list[PreparedEvent] = []
+        for stream_id, (expected, ds) in drafts.items():
+            existing = self._streams.get(stream_id, [])
+            current = len(existing)
+            if expected is not ANY and expected != current:
+                raise ConcurrencyError(stream_id, expected, current)
+            stream_type = check_stream_type(
+                stream_id, self._stream_types.get(stream_id), stream_types.get(stream_id)
+            )
+            last_hash = existing[-1].hash if existing else GENESIS_HASH
+            prepared.extend(chain(ds, stream_id, stream_type, current, last_hash))
+        recorded_at = self.clock()
+        base = len(self._log) + 1
+        records = [p.record(base + i, recorded_at, self.codec) for i, p in enumerate(prepared)]
+        for rec in records:
+            self._log.append(rec)
+            self._streams.setdefault(rec.stream_id, []).append(rec)
+            self._stream_types.setdefault(rec.stream_id, rec.stream_type)
+            self._by_event_id[rec.event_id] = rec
+        if records:
+            self._changed.notify_all()
+        return records
 
     def read_stream(
         self, stream_id: UUID, from_version: int = 1, to_version: int | None = None
@@ -153,6 +167,57 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             return len(self._streams.get(stream_id, ()))
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` (replacing one of the same stream and version)."""
+        with self._lock:
+            self._check_open()
+            self._snapshots.setdefault(snapshot.stream_id, {})[snapshot.version] = snapshot
+
+    def load_snapshot(self, stream_id: UUID, at_or_below: int | None = None) -> Snapshot | None:
+        """The newest snapshot of the stream at or below a version, if any."""
+        with self._lock:
+            self._check_open()
+            versions = [
+                v
+                for v in self._snapshots.get(stream_id, {})
+                if at_or_below is None or v <= at_or_below
+            ]
+            return self._snapshots[stream_id][max(versions)] if versions else None
+
+    def park_conflict(self, conflict: ParkedConflict) -> None:
+        """Keep ``conflict`` open until it is settled."""
+        with self._lock:
+            self._check_open()
+            self._conflicts[conflict.id] = conflict
+
+    def open_conflicts(self) -> list[ParkedConflict]:
+        """Every conflict not settled yet, oldest first."""
+        with self._lock:
+            self._check_open()
+            return sorted(self._conflicts.values(), key=lambda c: c.created_at)
+
+    def settle_conflict(
+        self,
+        conflict_id: UUID,
+        batch: Batch,
+        *,
+        stream_types: Mapping[UUID, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``batch`` and close the conflict in one atomic step."""
+        self._check_open()
+        drafts = self._draft(batch, metadata)
+        with self._lock:
+            self._check_open()
+            if conflict_id not in self._conflicts:
+                raise ConflictNotFound(
+                    f"no open conflict {conflict_id}: it is unknown or already resolved; "
+                    "app.conflicts() lists the open ones"
+                )
+            records = self._append_locked(drafts, stream_types or {})
+            del self._conflicts[conflict_id]
+            return records
 
     def close(self) -> None:
         """Drop nothing, refuse further use."""
