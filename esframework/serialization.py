@@ -170,6 +170,12 @@ class EventCodec:
             ) from exc
         return event_type, data
 
+    def is_current(self, event: object) -> bool:
+        """Whether ``event`` is an instance of the newest class of its type name."""
+        entry = self._unstructure.get(type(event))
+        name = entry[0].name if entry else self.registry.type_of(type(event)).name
+        return self.registry.current(name) is type(event)
+
     def encode_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """Metadata as JSON-compatible data (UUIDs, datetimes and the like become text)."""
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import weakref
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -43,7 +44,7 @@ class Snapshot:
     taken_at: datetime
 
 
-_fingerprints: dict[type, str] = {}
+_fingerprints: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
 
 
 def fingerprint(cls: type[Aggregate]) -> str:

@@ -171,7 +171,9 @@ class PreparedEvent:
             hash=self.hash,
             decoder=decoder,
         )
-        object.__setattr__(rec, "_decoded", d.event)
+        if decoder is not None and decoder.is_current(d.event):
+            # Reading it back would decode to an equal instance: skip that work.
+            object.__setattr__(rec, "_decoded", d.event)
         return rec
 
 

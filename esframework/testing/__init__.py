@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from esframework.testing.clock import FakeClock
 from esframework.testing.gwt import Scenario, given
+from esframework.testing.upcasters import check_upcast_chain, check_upcaster
 
-__all__ = ["FakeClock", "Scenario", "given"]
+__all__ = ["FakeClock", "Scenario", "check_upcast_chain", "check_upcaster", "given"]
