@@ -59,7 +59,8 @@ class UnitOfWork:
     raises. Aggregates it loads or creates accept ``record()`` until then. On a
     conflict at commit, each stale aggregate's strategy decides: strategies that append
     (``LastWriteWins``, ``Merge``) are honoured; one that retries needs a function to
-    run again (``app.unit_of_work(fn)``), and otherwise the commit is rejected.
+    run again (``app.unit_of_work(fn)``); ``Manual()`` parks a unit that writes to one
+    stream (``conflict_id`` is then set); otherwise the commit is rejected.
     """
 
     def __init__(
@@ -80,6 +81,8 @@ class UnitOfWork:
         self.signal_unresolved = False
         self.prior_attempts = 0
         self.command: object | None = None
+        self.conflict_id: UUID | None = None
+        """Set when ``Manual()`` parked this unit's events instead of storing them."""
 
     def __repr__(self) -> str:
         state = "done" if self._done else "open"
@@ -168,7 +171,16 @@ class UnitOfWork:
             except ConcurrencyError as exc:
                 if attempt >= _MAX_ROUNDS:
                     raise
-                batch = self._resolve(batch, exc, attempt)
+                try:
+                    batch = self._resolve(batch, exc, attempt)
+                except Unresolved as unresolved:
+                    if self.signal_unresolved:
+                        raise
+                    if unresolved.resolution.action != "park" or len(batch) != 1:
+                        raise unresolved.error from None
+                    parked = self.app._park(unresolved.conflict, unresolved.resolution, self)
+                    self.conflict_id = parked.conflict_id
+                    break
                 resolved = True
         self._finish()
         for agg in self._aggregates.values():
@@ -198,9 +210,7 @@ class UnitOfWork:
                 self.command,
             )
             if resolution.action != "append":
-                if self.signal_unresolved:
-                    raise Unresolved(conflict, resolution, exc) from exc
-                raise exc
+                raise Unresolved(conflict, resolution, exc) from exc
             note = ConflictResolved(
                 strategy=strategy_name(self.app._strategy(type(agg))),
                 outcome="appended",

@@ -406,3 +406,29 @@ def test_random_interleavings_keep_the_invariants(name: str, steps: list[Any]) -
     assert sorted(state.tags) == sorted(expected_tags)
     assert app.verify().ok
     assert app.conflicts() == []
+
+
+def test_manual_parks_a_one_stream_unit_of_work(store: EventStore) -> None:
+    """A with-block writing one stream under Manual() is parked, not rejected."""
+    app = _app(store, esf.Manual())
+    cid = _new(app)
+    with app.unit_of_work(user_id="ann") as uow:
+        uow.load(CfCounter, cid).add(CfAdd(cid, 5))
+        app.handle(CfAdd(cid, 7))
+    assert uow.conflict_id is not None
+    assert [c.id for c in app.conflicts()] == [uow.conflict_id]
+    assert app.load(CfCounter, cid).total == 7
+
+
+def test_manual_rejects_a_unit_of_work_across_streams(store: EventStore) -> None:
+    """A person cannot accept half of an atomic batch: several streams are rejected."""
+    app = _app(store, esf.Manual())
+    first, second = _new(app), _new(app)
+    uow = app.unit_of_work()
+    uow.load(CfCounter, first).add(CfAdd(first, 5))
+    uow.load(CfCounter, second).add(CfAdd(second, 5))
+    app.handle(CfAdd(first, 7))
+    with pytest.raises(esf.ConcurrencyError):
+        uow.commit()
+    assert app.conflicts() == []
+    assert (app.load(CfCounter, first).total, app.load(CfCounter, second).total) == (7, 0)
