@@ -10,7 +10,7 @@ from esframework import testing
 from esframework.adapters import ANY, EventStore, MemoryStore, connect
 from esframework.aggregate import Aggregate, aggregate, applies
 from esframework.application import Application, CommandResult, OpenConflict
-from esframework.audit import AuditProblem, AuditReport
+from esframework.audit import AuditProblem, AuditReport, Seal
 from esframework.commands import command, handles
 from esframework.conflicts import (
     Conflict,
@@ -23,9 +23,11 @@ from esframework.conflicts import (
     Resolution,
     RetryCommand,
 )
+from esframework.context import context, current_metadata, reacting_to
 from esframework.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
+    AttributionRequired,
     CommandError,
     ConcurrencyError,
     ConflictNotFound,
@@ -37,6 +39,7 @@ from esframework.errors import (
     ImmutableEventError,
     InvalidExpectedVersion,
     InvalidResolution,
+    InvalidSeal,
     InvalidStoreUrl,
     InvalidStreamId,
     InvalidTarget,
@@ -67,6 +70,7 @@ __all__ = [
     "AggregateAlreadyExists",
     "AggregateNotFound",
     "Application",
+    "AttributionRequired",
     "AuditProblem",
     "AuditReport",
     "CommandError",
@@ -87,6 +91,7 @@ __all__ = [
     "ImmutableEventError",
     "InvalidExpectedVersion",
     "InvalidResolution",
+    "InvalidSeal",
     "InvalidStoreUrl",
     "InvalidStreamId",
     "InvalidTarget",
@@ -105,6 +110,7 @@ __all__ = [
     "Resolution",
     "RetryCommand",
     "SchemaVersionError",
+    "Seal",
     "SerializationError",
     "Snapshot",
     "StoreClosed",
@@ -119,10 +125,13 @@ __all__ = [
     "canonical_json",
     "command",
     "connect",
+    "context",
+    "current_metadata",
     "default_registry",
     "event",
     "handles",
     "make_converter",
+    "reacting_to",
     "testing",
     "upcaster",
 ]

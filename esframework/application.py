@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
@@ -15,7 +15,7 @@ import attrs
 
 from esframework.adapters.base import ConflictStore, EventStore, SnapshotStore
 from esframework.aggregate import Aggregate, options_of
-from esframework.audit import AuditReport, verify_records
+from esframework.audit import AuditReport, Seal, verify
 from esframework.commands import CommandRouter
 from esframework.conflicts import (
     Conflict,
@@ -95,8 +95,10 @@ class Application:
         conflicts: ConflictStrategy | None = None,
         registry: Registry | None = None,
         on_conflict: ConflictListener | None = None,
+        require_user: bool = False,
     ) -> None:
         self.store = store
+        self.require_user = require_user
         self.aggregates = tuple(aggregates)
         self.projections = tuple(projections)
         self.registry = registry if registry is not None else default_registry
@@ -433,9 +435,26 @@ class Application:
                 except Exception:
                     log.warning("snapshot of %s failed; loads replay more", agg.id, exc_info=True)
 
-    def verify(self, *, progress: Callable[[int], None] | None = None) -> AuditReport:
-        """Walk every stream's hash chain and the global order; report what is wrong."""
-        return verify_records(self.store.read_all(), progress=progress)
+    def verify(
+        self,
+        streams: Sequence[UUID] | None = None,
+        *,
+        against: Seal | None = None,
+        hmac_key: bytes | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> AuditReport:
+        """Walk every stream's hash chain and the global order; report what is wrong.
+
+        ``against`` a seal, it also detects truncated or deleted streams up to the seal.
+        """
+        return verify(
+            self.store,
+            streams=streams,
+            against=against,
+            hmac_key=hmac_key,
+            progress=progress,
+            registry=self.registry,
+        )
 
     def close(self) -> None:
         """Close the store."""

@@ -20,6 +20,8 @@ also a ``LookupError``), so code written against the builtins keeps working::
     ├── UnknownEventType (LookupError)       a stored event type no class is registered for
     ├── UpcastError                          an upcaster raised or produced an unusable payload
     ├── InvalidResolution (TypeError)        a conflict strategy returned no Resolution
+    ├── AttributionRequired (ValueError)     an event without user_id where one is required
+    ├── InvalidSeal (ValueError)             a seal document that is malformed
     ├── ConflictNotFound (LookupError)       resolve() of an unknown or settled conflict
     └── StoreError
         ├── ConcurrencyError                 the stream moved on since it was loaded
@@ -38,6 +40,7 @@ from __future__ import annotations
 __all__ = [
     "AggregateAlreadyExists",
     "AggregateNotFound",
+    "AttributionRequired",
     "CommandError",
     "ConcurrencyError",
     "ConflictNotFound",
@@ -49,6 +52,7 @@ __all__ = [
     "ImmutableEventError",
     "InvalidExpectedVersion",
     "InvalidResolution",
+    "InvalidSeal",
     "InvalidStoreUrl",
     "InvalidStreamId",
     "InvalidTarget",
@@ -135,6 +139,14 @@ class UpcastError(EsfError):
 
 class InvalidResolution(EsfError, TypeError):
     """A conflict strategy's ``resolve()`` returned something that is not a Resolution."""
+
+
+class AttributionRequired(EsfError, ValueError):
+    """An event without a ``user_id`` where the store or application requires one."""
+
+
+class InvalidSeal(EsfError, ValueError):
+    """A seal document that is malformed or not a seal at all."""
 
 
 class ConflictNotFound(EsfError, LookupError):

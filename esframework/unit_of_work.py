@@ -9,9 +9,11 @@ from uuid import UUID, uuid4
 from esframework.aggregate import Aggregate, options_of
 from esframework.commands import target_of
 from esframework.conflicts import Conflict, ConflictResolved, Resolution, strategy_name
+from esframework.context import current_metadata
 from esframework.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
+    AttributionRequired,
     ConcurrencyError,
     DefinitionError,
 )
@@ -41,14 +43,21 @@ class Unresolved(Exception):
         self.error = error
 
 
-def command_metadata(
-    user_id: object, correlation_id: object, causation_id: UUID
-) -> dict[str, Any]:
-    """The metadata every event of one command or unit of work carries."""
+def command_metadata(user_id: object, correlation_id: object, command_id: UUID) -> dict[str, Any]:
+    """The metadata every event of one command or unit of work carries.
+
+    Explicit arguments win over the enclosing ``esf.context``; the causation is the
+    event being reacted to (``esf.reacting_to``) or else the command itself.
+    """
+    ambient = current_metadata()
+    user = user_id if user_id is not None else ambient.get("user_id")
+    correlation = correlation_id if correlation_id is not None else ambient.get("correlation_id")
     return {
-        "user_id": None if user_id is None else str(user_id),
-        "correlation_id": str(correlation_id if correlation_id is not None else causation_id),
-        "causation_id": str(causation_id),
+        **ambient,
+        "user_id": None if user is None else str(user),
+        "correlation_id": str(correlation if correlation is not None else command_id),
+        "causation_id": str(ambient.get("causation_id", command_id)),
+        "command_id": str(command_id),
     }
 
 
@@ -75,6 +84,11 @@ class UnitOfWork:
         self.id = id if id is not None else uuid4()
         self.user_id = user_id
         self.metadata = command_metadata(user_id, correlation_id, self.id)
+        if app.require_user and self.metadata["user_id"] is None:
+            raise AttributionRequired(
+                "this application requires a user_id on every change: pass user_id=... "
+                "or wrap the call in esf.context(user_id=...)"
+            )
         self._aggregates: dict[UUID, Aggregate] = {}
         self._loaded_versions: dict[UUID, int] = {}
         self._done = False

@@ -17,7 +17,9 @@ import attrs
 
 from esframework.adapters.base import ANY, ExpectedVersion
 from esframework.audit import event_hash
+from esframework.context import current_metadata
 from esframework.errors import (
+    AttributionRequired,
     DuplicateEventId,
     InvalidExpectedVersion,
     InvalidStreamId,
@@ -98,11 +100,19 @@ def draft_events(
     events: Sequence[object],
     metadata: Mapping[str, Any] | None,
     clock: Clock,
+    *,
+    require_user: bool = False,
 ) -> list[Draft]:
-    """Encode events (instances or ``NewEvent``) with the call's metadata merged in."""
+    """Encode events (instances or ``NewEvent``) with the call's metadata merged in.
+
+    Metadata comes from the enclosing ``esf.context`` blocks, then the call, then the
+    ``NewEvent``; with ``require_user`` every event must end up with a ``user_id``.
+    """
     if isinstance(events, str | bytes) or not isinstance(events, Sequence):
         raise TypeError(f"events must be a sequence of events, got {type(events).__name__}")
-    base_meta = codec.encode_metadata(metadata) if metadata else {}
+    ambient = current_metadata()
+    merged = {**ambient, **metadata} if metadata else ambient
+    base_meta = codec.encode_metadata(merged) if merged else {}
     drafts = []
     for item in events:
         if isinstance(item, NewEvent):
@@ -115,6 +125,11 @@ def draft_events(
         else:
             event, event_id, occurred_at, meta = item, None, None, base_meta
         event_type, data = codec.encode(event)
+        if require_user and meta.get("user_id") is None:
+            raise AttributionRequired(
+                f"event {event_type.name} has no user_id, and this store requires one: pass "
+                "user_id=... to handle(), or wrap the call in esf.context(user_id=...)"
+            )
         try:
             data_json = to_json(data)
             metadata_json = to_json(meta)

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from esframework.adapters._common import (
     Draft,
@@ -23,7 +23,7 @@ from esframework.adapters._common import (
     find_replay,
 )
 from esframework.adapters.base import ANY, Batch, ExpectedVersion
-from esframework.audit import GENESIS_HASH
+from esframework.audit import GENESIS_HASH, Auditable
 from esframework.conflicts import ParkedConflict
 from esframework.errors import ConcurrencyError, ConflictNotFound, StoreClosed
 from esframework.events import Clock, RecordedEvent, utc_now
@@ -33,12 +33,20 @@ from esframework.snapshots import Snapshot
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(Auditable):
     """An ``EventStore`` that keeps everything in this process's memory."""
 
-    def __init__(self, *, codec: EventCodec | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        codec: EventCodec | None = None,
+        clock: Clock | None = None,
+        require_user: bool = False,
+    ) -> None:
         self.codec = codec if codec is not None else EventCodec()
         self.clock = clock if clock is not None else utc_now
+        self.require_user = require_user
+        self.store_id = uuid4()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._log: list[RecordedEvent] = []
@@ -93,7 +101,9 @@ class MemoryStore:
             check_stream_id(stream_id)
             drafts[stream_id] = (
                 check_expected_version(expected),
-                draft_events(self.codec, events, metadata, self.clock),
+                draft_events(
+                    self.codec, events, metadata, self.clock, require_user=self.require_user
+                ),
             )
         return drafts
 
