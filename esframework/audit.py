@@ -39,6 +39,7 @@ __all__ = [
     "Auditable",
     "Seal",
     "event_hash",
+    "hash_of",
     "record_hash",
     "seal",
     "verify",
@@ -49,6 +50,47 @@ GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first event of every stream."""
 
 SEAL_FORMAT = "esframework-seal/1"
+
+
+_JSON_STRS: dict[str, str] = {}
+
+
+def _json_str(text: str) -> str:
+    """``text`` as a JSON string; type names repeat, so their forms are kept."""
+    found = _JSON_STRS.get(text)
+    if found is None:
+        found = json.dumps(text, ensure_ascii=False)
+        if len(_JSON_STRS) < 10_000:
+            _JSON_STRS[text] = found
+    return found
+
+
+def hash_of(
+    prev_hash: str,
+    *,
+    stream_id: UUID,
+    stream_type: str,
+    version: int,
+    event_id: UUID,
+    event_type: str,
+    schema_version: int,
+    data_canonical: str,
+    metadata_canonical: str,
+    occurred_at: datetime,
+) -> str:
+    """The chain hash from the canonical JSON of payload and metadata, already made.
+
+    The body is exactly ``canonical_json`` of the envelope dict (keys in sorted order),
+    assembled from parts so that appends serialise each payload once.
+    """
+    body = (
+        f'{{"data":{data_canonical},"event_id":"{event_id}",'
+        f'"event_type":{_json_str(event_type)},"metadata":{metadata_canonical},'
+        f'"occurred_at":"{occurred_at.isoformat()}","prev_hash":"{prev_hash}",'
+        f'"schema_version":{schema_version},"stream_id":"{stream_id}",'
+        f'"stream_type":{_json_str(stream_type)},"version":{version}}}'
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def event_hash(
@@ -65,21 +107,18 @@ def event_hash(
     occurred_at: datetime,
 ) -> str:
     """The SHA-256 hex digest that chains an event to the one before it in its stream."""
-    body = canonical_json(
-        {
-            "data": data,
-            "event_id": str(event_id),
-            "event_type": event_type,
-            "metadata": metadata,
-            "occurred_at": occurred_at.isoformat(),
-            "prev_hash": prev_hash,
-            "schema_version": schema_version,
-            "stream_id": str(stream_id),
-            "stream_type": stream_type,
-            "version": version,
-        }
+    return hash_of(
+        prev_hash,
+        stream_id=stream_id,
+        stream_type=stream_type,
+        version=version,
+        event_id=event_id,
+        event_type=event_type,
+        schema_version=schema_version,
+        data_canonical=canonical_json(data),
+        metadata_canonical=canonical_json(metadata),
+        occurred_at=occurred_at,
     )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def record_hash(record: RecordedEvent) -> str:

@@ -130,12 +130,16 @@ class UnitOfWork:
             return known
         return self._track(self.app.repository.load(cls, aggregate_id))
 
-    def create(self, cls: type[A], aggregate_id: UUID | None = None) -> A:
-        """A new, empty aggregate that must not exist yet when the unit commits."""
+    def create(self, cls: type[A], aggregate_id: UUID | None = None, *, check: bool = True) -> A:
+        """A new, empty aggregate that must not exist yet when the unit commits.
+
+        With ``check`` it is looked up now, to fail early; either way the commit
+        refuses to create it twice (``AggregateAlreadyExists``).
+        """
         self._check_open()
         options_of(cls)
         agg_id = aggregate_id if aggregate_id is not None else uuid4()
-        if agg_id in self._aggregates or self.app.repository.exists(agg_id):
+        if agg_id in self._aggregates or (check and self.app.repository.exists(agg_id)):
             raise AggregateAlreadyExists(
                 f"{cls.__qualname__} {agg_id} already exists: load it instead of creating it"
             )
@@ -147,7 +151,8 @@ class UnitOfWork:
         route = self.app.router.route(cmd)
         aggregate_id = target_of(cmd)
         if route.handler.create:
-            return self.create(route.aggregate, aggregate_id)
+            # The append (expected version 0) refuses an existing stream: no lookup first.
+            return self.create(route.aggregate, aggregate_id, check=False)
         try:
             return self.load(route.aggregate, aggregate_id)
         except AggregateNotFound:
@@ -213,6 +218,11 @@ class UnitOfWork:
             if actual == expected:
                 continue
             agg = self._aggregates[stream_id]
+            if expected == 0:
+                raise AggregateAlreadyExists(
+                    f"{type(agg).__qualname__} {stream_id} already exists (it was created "
+                    f"at version {actual}): load it instead of creating it"
+                ) from exc
             ours = [e for e in events if not isinstance(e, ConflictResolved)]
             conflict, resolution = self.app._decide(
                 type(agg),

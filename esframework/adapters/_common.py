@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import attrs
 
 from esframework.adapters.base import ANY, ExpectedVersion
-from esframework.audit import event_hash
+from esframework.audit import hash_of
 from esframework.context import current_metadata
 from esframework.errors import (
     AttributionRequired,
@@ -27,7 +27,7 @@ from esframework.errors import (
     StoreError,
 )
 from esframework.events import Clock, NewEvent, RecordedEvent
-from esframework.serialization import EventCodec
+from esframework.serialization import EventCodec, canonical_json, stored_json
 
 __all__ = [
     "Draft",
@@ -93,6 +93,8 @@ class Draft:
     metadata: dict[str, Any]
     metadata_json: str
     occurred_at: datetime
+    data_canonical: str = ""
+    metadata_canonical: str = ""
 
 
 def draft_events(
@@ -113,6 +115,8 @@ def draft_events(
     ambient = current_metadata()
     merged = {**ambient, **metadata} if metadata else ambient
     base_meta = codec.encode_metadata(merged) if merged else {}
+    # Most events of a batch share one metadata dict: serialise each distinct one once.
+    meta_forms: dict[int, tuple[dict[str, Any], str, str]] = {}
     drafts = []
     for item in events:
         if isinstance(item, NewEvent):
@@ -131,8 +135,12 @@ def draft_events(
                 "user_id=... to handle(), or wrap the call in esf.context(user_id=...)"
             )
         try:
-            data_json = to_json(data)
-            metadata_json = to_json(meta)
+            data_json = stored_json(data)
+            forms = meta_forms.get(id(meta))
+            if forms is None:
+                meta_json = stored_json(meta)
+                forms = (json.loads(meta_json), meta_json, canonical_json(meta))
+                meta_forms[id(meta)] = forms
         except (TypeError, ValueError) as exc:
             raise SerializationError(
                 f"event {event_type.name} cannot be stored as JSON ({exc}): use field types "
@@ -146,9 +154,11 @@ def draft_events(
                 schema_version=event_type.version,
                 data=json.loads(data_json),
                 data_json=data_json,
-                metadata=json.loads(metadata_json),
-                metadata_json=metadata_json,
+                metadata=forms[0],
+                metadata_json=forms[1],
                 occurred_at=occurred_at if occurred_at is not None else clock(),
+                data_canonical=codec.canonical_payload(event, data, data_json),
+                metadata_canonical=forms[2],
             )
         )
     return drafts
@@ -203,7 +213,7 @@ def chain(
     prepared = []
     prev = last_hash
     for i, d in enumerate(drafts, start=current_version + 1):
-        h = event_hash(
+        h = hash_of(
             prev,
             stream_id=stream_id,
             stream_type=stream_type,
@@ -211,8 +221,8 @@ def chain(
             event_id=d.event_id,
             event_type=d.event_type,
             schema_version=d.schema_version,
-            data=d.data,
-            metadata=d.metadata,
+            data_canonical=d.data_canonical or canonical_json(d.data),
+            metadata_canonical=d.metadata_canonical or canonical_json(d.metadata),
             occurred_at=d.occurred_at,
         )
         prepared.append(PreparedEvent(d, stream_id, stream_type, i, prev, h))
