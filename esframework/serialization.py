@@ -8,17 +8,15 @@ containers. Stores receive a codec built on it; nobody subclasses it.
 from __future__ import annotations
 
 import base64
-import enum
 import json
 import math
-import typing
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import attrs
 import cattrs
 from cattrs.errors import BaseValidationError
 
@@ -29,7 +27,13 @@ from esframework.upcasting import upcast
 if TYPE_CHECKING:
     from esframework.events import RecordedEvent
 
-__all__ = ["EventCodec", "canonical_json", "make_converter", "stored_json"]
+__all__ = [
+    "EventCodec",
+    "canonical_from_stored",
+    "canonical_json",
+    "make_converter",
+    "stored_json",
+]
 
 
 def _unstructure_datetime(value: datetime) -> str:
@@ -140,29 +144,19 @@ def stored_json(value: Any) -> str:
     )
 
 
-_FLOATLESS_LEAVES = (str, int, bool, Decimal, UUID, datetime, date, bytes, type(None))
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_FLOAT_MARK = re.compile(r"[.eE]")
 
 
-def _may_hold_float(tp: Any, seen: set[int]) -> bool:
-    """Whether a value of type ``tp`` can unstructure to something with a float in it."""
-    if id(tp) in seen:
-        return False
-    seen.add(id(tp))
-    if isinstance(tp, type):
-        if issubclass(tp, enum.Enum):
-            return any(isinstance(m.value, float) for m in tp)
-        if issubclass(tp, _FLOATLESS_LEAVES) and not issubclass(tp, float):
-            return False
-        if attrs.has(tp):
-            attrs.resolve_types(tp)
-            return any(_may_hold_float(f.type, seen) for f in attrs.fields(tp))
-        return True
-    origin = typing.get_origin(tp)
-    if origin is typing.Literal:
-        return any(isinstance(a, float) for a in typing.get_args(tp))
-    if origin is not None:
-        return any(_may_hold_float(a, seen) for a in typing.get_args(tp) if a is not Ellipsis)
-    return True
+def canonical_from_stored(data: Any, data_json: str) -> str:
+    """The canonical JSON of ``data``, given its ``stored_json`` text.
+
+    They differ only where a float is written (``1.0`` hashes as ``1``); outside its
+    strings, a JSON text holds a float exactly when it has a ``.``, ``e`` or ``E``.
+    """
+    if _FLOAT_MARK.search(_JSON_STRING.sub("", data_json)) is None:
+        return data_json
+    return canonical_json(data)
 
 
 def _validation_message(exc: BaseException) -> str:
@@ -185,7 +179,6 @@ class EventCodec:
         self.converter = converter if converter is not None else make_converter()
         self._unstructure: dict[type, tuple[EventType, Callable[[Any], Any]]] = {}
         self._structure: dict[str, tuple[type, int, Callable[[Any, Any], Any]]] = {}
-        self._floatless: dict[type, bool] = {}
 
     def __repr__(self) -> str:
         return f"<EventCodec {self.registry!r}>"
@@ -208,22 +201,6 @@ class EventCodec:
                 "use field types the converter knows or register a hook on it"
             ) from exc
         return event_type, data
-
-    def canonical_payload(self, event: object, data: Any, data_json: str) -> str:
-        """The canonical JSON of an encoded payload, reusing ``data_json`` when it is one.
-
-        Only payloads that can hold floats need the normalising walk; whether a class can
-        is worked out once from its field types.
-        """
-        cls = type(event)
-        floatless = self._floatless.get(cls)
-        if floatless is None:
-            try:
-                floatless = not _may_hold_float(cls, set())
-            except Exception:
-                floatless = False
-            self._floatless[cls] = floatless
-        return data_json if floatless else canonical_json(data)
 
     def is_current(self, event: object) -> bool:
         """Whether ``event`` is an instance of the newest class of its type name."""

@@ -27,7 +27,12 @@ from esframework.errors import (
     StoreError,
 )
 from esframework.events import Clock, NewEvent, RecordedEvent
-from esframework.serialization import EventCodec, canonical_json, stored_json
+from esframework.serialization import (
+    EventCodec,
+    canonical_from_stored,
+    canonical_json,
+    stored_json,
+)
 
 __all__ = [
     "Draft",
@@ -157,7 +162,7 @@ def draft_events(
                 metadata=forms[0],
                 metadata_json=forms[1],
                 occurred_at=occurred_at if occurred_at is not None else clock(),
-                data_canonical=codec.canonical_payload(event, data, data_json),
+                data_canonical=canonical_from_stored(data, data_json),
                 metadata_canonical=forms[2],
             )
         )

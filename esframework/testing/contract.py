@@ -3,7 +3,8 @@
 Subclass :class:`EventStoreContract` in a test module and provide a ``store`` fixture
 that yields a fresh, empty store (built with the default codec)::
 
-    import pytest
+    import attrs
+import pytest
     from esframework.testing.contract import EventStoreContract
 
     @pytest.fixture
@@ -25,13 +26,14 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+import attrs
 import pytest
 
 import esframework as esf
 from esframework.adapters.base import EventStore
 from esframework.audit import GENESIS_HASH, verify_records
 
-__all__ = ["Counted", "EventStoreContract", "Noted", "Opaque"]
+__all__ = ["Counted", "EventStoreContract", "Measured", "Noted", "Opaque"]
 
 
 @esf.event(name="esf.contract.Noted")
@@ -48,6 +50,14 @@ class Counted:
     n: int
     amount: Decimal = Decimal(0)
     at: datetime | None = None
+
+
+@esf.event(name="esf.contract.Measured")
+class Measured:
+    """An event with floats and free-form JSON, whose stored form stores may normalise."""
+
+    values: list[float]
+    extra: dict[str, Any] = attrs.field(factory=dict)
 
 
 class Opaque:
@@ -131,6 +141,18 @@ class EventStoreContract:
         assert rec.event == ev
         assert rec.event.amount.as_tuple() == ev.amount.as_tuple()
         assert rec.event.at.utcoffset() == timedelta(hours=-5)
+
+    def test_floats_read_back_equal_and_still_verify(self, store: EventStore) -> None:
+        """Floats (integral, huge, tiny, negative zero) survive and keep the hash valid."""
+        sid = uuid4()
+        values = [1.0, 1e16, -0.0, 0.1, 2.5e-7, 123456789.0, -3.75]
+        extra = {"n": 2.0, "text": "1.0e5", "nested": [{"x": 1e300}]}
+        store.append(sid, [Measured(values=values, extra=extra)], expected_version=0)
+        (rec,) = store.read_stream(sid)
+        assert rec.event.values == values
+        assert rec.event.extra == extra
+        report = verify_records(store.read_all())
+        assert report.ok, report.problems
 
     def test_hostile_strings_are_stored_as_data(self, store: EventStore) -> None:
         """Quotes, SQL and control characters in payload, metadata and type are data."""
