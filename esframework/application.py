@@ -140,7 +140,7 @@ class Application:
             uow.prior_attempts = attempts
             uow.command = cmd
             try:
-                agg = uow.target(cmd)
+                agg = uow.target(cmd, route)
                 if note is not None:
                     agg.record(note)
                 route.handler.function(agg, cmd)

@@ -120,16 +120,15 @@ def _hashable_form(value: Any) -> Any:
     return value
 
 
+_ENCODE_SORTED = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON text of ``value`` that hashing uses: sorted keys, no whitespace."""
     try:
-        return json.dumps(
-            _hashable_form(value),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
+        return _ENCODE_SORTED(_hashable_form(value))
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"value is not JSON-serializable: {exc}") from exc
 
@@ -139,10 +138,10 @@ def stored_json(value: Any) -> str:
 
     For payloads without floats this is also their canonical form, so hashing reuses it.
     """
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _ENCODE_SORTED(value)
 
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _FLOAT_MARK = re.compile(r"[.eE]")
@@ -211,7 +210,10 @@ class EventCodec:
     def encode_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """Metadata as JSON-compatible data (UUIDs, datetimes and the like become text)."""
         try:
-            return {str(k): self.converter.unstructure(v) for k, v in metadata.items()}
+            return {
+                str(k): v if type(v) in _JSON_SCALARS else self.converter.unstructure(v)
+                for k, v in metadata.items()
+            }
         except Exception as exc:
             raise SerializationError(f"metadata cannot be serialized: {exc}") from exc
 

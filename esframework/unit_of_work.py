@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from uuid import UUID, uuid4
 
 from esframework.aggregate import Aggregate, options_of
-from esframework.commands import target_of
+from esframework.commands import Route, target_of
 from esframework.conflicts import Conflict, ConflictResolved, Resolution, strategy_name
 from esframework.context import current_metadata
 from esframework.errors import (
@@ -52,12 +52,13 @@ def command_metadata(user_id: object, correlation_id: object, command_id: UUID) 
     ambient = current_metadata()
     user = user_id if user_id is not None else ambient.get("user_id")
     correlation = correlation_id if correlation_id is not None else ambient.get("correlation_id")
+    command = str(command_id)
     return {
         **ambient,
         "user_id": None if user is None else str(user),
-        "correlation_id": str(correlation if correlation is not None else command_id),
-        "causation_id": str(ambient.get("causation_id", command_id)),
-        "command_id": str(command_id),
+        "correlation_id": command if correlation is None else str(correlation),
+        "causation_id": str(ambient.get("causation_id", command)),
+        "command_id": command,
     }
 
 
@@ -145,10 +146,11 @@ class UnitOfWork:
             )
         return self._track(cls(id=agg_id))
 
-    def target(self, cmd: object) -> Aggregate:
+    def target(self, cmd: object, route: Route | None = None) -> Aggregate:
         """The aggregate ``cmd`` is aimed at: created for a creation command, else loaded."""
         self._check_open()
-        route = self.app.router.route(cmd)
+        if route is None:
+            route = self.app.router.route(cmd)
         aggregate_id = target_of(cmd)
         if route.handler.create:
             # The append (expected version 0) refuses an existing stream: no lookup first.

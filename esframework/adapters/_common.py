@@ -85,7 +85,7 @@ def to_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-@attrs.frozen
+@attrs.define
 class Draft:
     """An event turned into storable parts, before it has a version or a hash."""
 
@@ -169,7 +169,7 @@ def draft_events(
     return drafts
 
 
-@attrs.frozen
+@attrs.define
 class PreparedEvent:
     """A draft placed in its stream: version and hash chain known, position not yet."""
 
