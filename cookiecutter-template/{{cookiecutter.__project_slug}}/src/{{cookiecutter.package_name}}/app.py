@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import esframework as esf
+
 from {{ pkg }}.domain import {{ agg }}
 
 __all__ = ["DEFAULT_STORE_URL", "STORE_URL_VARIABLE", "make_app", "store_url"]
