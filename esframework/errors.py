@@ -23,6 +23,7 @@ also a ``LookupError``), so code written against the builtins keeps working::
     ├── AttributionRequired (ValueError)     an event without user_id where one is required
     ├── InvalidSeal (ValueError)             a seal document that is malformed
     ├── ConflictNotFound (LookupError)       resolve() of an unknown or settled conflict
+    ├── ScaffoldError                        a new project cannot be generated as asked
     └── StoreError
         ├── ConcurrencyError                 the stream moved on since it was loaded
         ├── DuplicateEventId                 an event id reused with different content
@@ -59,6 +60,7 @@ __all__ = [
     "MissingApplier",
     "NoHandler",
     "RecordOutsideHandler",
+    "ScaffoldError",
     "SchemaVersionError",
     "SerializationError",
     "StoreClosed",
@@ -151,6 +153,13 @@ class InvalidSeal(EsfError, ValueError):
 
 class ConflictNotFound(EsfError, LookupError):
     """``resolve()`` named a conflict that is unknown or already settled."""
+
+
+class ScaffoldError(EsfError):
+    """A new project cannot be generated: a bad answer, a missing tool, or a taken directory.
+
+    The message says which, and what to do instead.
+    """
 
 
 class StoreError(EsfError):

@@ -1,0 +1,1 @@
+"""Bank accounts: deposits, withdrawals, and transfers that move money atomically."""

@@ -1,0 +1,1 @@
+"""A clinical-trial diary: attributed symptom entries, corrected by new events, audited."""
