@@ -156,7 +156,11 @@ class EventCodec:
         cls = type(event)
         entry = self._unstructure.get(cls)
         if entry is None:
-            entry = (self.registry.type_of(cls), self.converter.get_unstructure_hook(cls))
+            event_type = self.registry.type_of(cls)
+            # Refuse to store what could not be read back: an unreadable event in an
+            # append-only log cannot be fixed later.
+            self._structure_hook(event_type.name, cls)
+            entry = (event_type, self.converter.get_unstructure_hook(cls))
             self._unstructure[cls] = entry
         event_type, hook = entry
         try:
@@ -183,7 +187,7 @@ class EventCodec:
         if entry is None:
             cls = self.registry.current(name)
             current = self.registry.type_of(cls).version
-            entry = (cls, current, self.converter.get_structure_hook(cls))
+            entry = (cls, current, self._structure_hook(name, cls))
             self._structure[name] = entry
         cls, current, hook = entry
         if version > current:
@@ -203,6 +207,16 @@ class EventCodec:
             raise error(
                 f"{where}stored {name!r} (version {version}) does not fit "
                 f"{cls.__qualname__}{step}: {_validation_message(exc)}"
+            ) from exc
+
+    def _structure_hook(self, name: str, cls: type) -> Callable[[Any, Any], Any]:
+        try:
+            return self.converter.get_structure_hook(cls)
+        except Exception as exc:
+            raise SerializationError(
+                f"event {name} ({cls.__qualname__}) cannot be read back from JSON "
+                f"({type(exc).__name__}: {exc}); use field types the converter knows or "
+                "register a structure hook on it"
             ) from exc
 
     def decode_record(self, record: RecordedEvent) -> Any:
