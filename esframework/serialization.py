@@ -1,8 +1,9 @@
 """Payloads to JSON and back: the cattrs converter, canonical JSON and the event codec.
 
 ``make_converter()`` knows UUID, Decimal (exact, as a string), timezone-aware datetime
-(ISO 8601), date, enums, bytes (base64), sets, nested attrs classes and the typing
-containers. Stores receive a codec built on it; nobody subclasses it.
+(ISO 8601), date, enums, bytes (base64), sets, nested attrs classes, the typing
+containers and unions of JSON scalars. Stores receive a codec built on it; nobody
+subclasses it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from uuid import UUID
 
 import cattrs
 from cattrs.errors import BaseValidationError
+from cattrs.strategies import configure_union_passthrough
 
 from esframework.errors import SerializationError, UnknownEventType, UpcastError
 from esframework.registry import EventType, Registry, default_registry
@@ -90,6 +92,9 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(date, _structure_date)
     converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
     converter.register_structure_hook(bytes, _structure_bytes)
+    # Unions of JSON scalars (int | str, bool | str, ...) are stored as they are and read
+    # back as they come, as in cattrs' preconfigured JSON converter.
+    configure_union_passthrough(str | bool | int | float | None, converter)
     return converter
 
 
