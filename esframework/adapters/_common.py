@@ -153,7 +153,11 @@ class PreparedEvent:
     def record(
         self, position: int, recorded_at: datetime, decoder: EventCodec | None
     ) -> RecordedEvent:
-        """The stored record, with the original event instance already decoded."""
+        """The stored record, with the original event instance already decoded.
+
+        Only an instance of the current class is kept: one of an older version must be
+        read back upcast, like every stored event of that version.
+        """
         d = self.draft
         rec = RecordedEvent(
             position=position,
@@ -171,7 +175,8 @@ class PreparedEvent:
             hash=self.hash,
             decoder=decoder,
         )
-        object.__setattr__(rec, "_decoded", d.event)
+        if decoder is None or decoder.registry.current(d.event_type) is type(d.event):
+            object.__setattr__(rec, "_decoded", d.event)
         return rec
 
 
