@@ -36,9 +36,20 @@ DECLARATIONS = textwrap.dedent(
 
 
     @esf.command(target="account_id")
+    class Open:
+        account_id: UUID
+        owner: str
+
+
+    @esf.command(target="account_id")
     class Deposit:
         account_id: UUID
         amount: Decimal
+
+
+    @esf.command(target="account_id")
+    class Close:
+        account_id: UUID
 
 
     @esf.aggregate(snapshot_every=10)
@@ -46,9 +57,21 @@ DECLARATIONS = textwrap.dedent(
         owner: str = ""
         balance: Decimal = Decimal(0)
 
-        @esf.handles
+        @esf.handles(Open, create=True)
+        def open(self, cmd: Open) -> None:
+            self.record(Opened(owner=cmd.owner))
+
+        @esf.handles(Deposit)
         def deposit(self, cmd: Deposit) -> None:
             self.record(Deposited(amount=cmd.amount))
+
+        @esf.handles
+        def close(self, cmd: Close) -> None:
+            pass
+
+        @esf.applies(Opened)
+        def _opened(self, e: Opened) -> None:
+            self.owner = e.owner
 
         @esf.applies
         def _deposited(self, e: Deposited) -> None:
@@ -62,6 +85,7 @@ DECLARATIONS = textwrap.dedent(
     balance: Decimal = account.balance
     version: int = account.version
     state = attrs.fields(Account)
+    account.deposit(command)
     """
 )
 
@@ -76,6 +100,7 @@ MISTAKES = textwrap.dedent(
     account.balance = "lots"  # E: assignment
     Account(owner=3)  # E: arg-type
     text: str = account.balance  # E: assignment
+    account.deposit(opened)  # E: arg-type
     """
 )
 
@@ -174,6 +199,12 @@ def test_aggregate_fields_are_typed(mypy_report):
     assert _errors_at(faulty, 'account.balance = "lots"  # E: assignment')
     assert _errors_at(faulty, "Account(owner=3)  # E: arg-type")
     assert _errors_at(faulty, "text: str = account.balance  # E: assignment")
+
+
+def test_decorated_methods_keep_their_signature(mypy_report):
+    """Every form of @esf.handles and @esf.applies leaves the method's type as declared."""
+    errors = _errors_at(mypy_report["faulty_snippet.py"], "account.deposit(opened)  # E: arg-type")
+    assert any('"Opened"' in e and '"Deposit"' in e for e in errors), errors
 
 
 def test_every_mistake_and_nothing_else_is_reported(mypy_report):
