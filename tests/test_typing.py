@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -109,6 +110,14 @@ ERROR = re.compile(
 )
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_python() -> str:
+    text = README.read_text(encoding="utf-8")
+    return "\n".join(re.findall(r"^```python\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL))
+
+
 def _expected_errors(source: str) -> dict[int, str]:
     return {
         n: line.rsplit("# E: ", 1)[1].strip()
@@ -119,10 +128,11 @@ def _expected_errors(source: str) -> dict[int, str]:
 
 @pytest.fixture(scope="module")
 def mypy_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, list[str]]]:
-    """mypy --strict over a clean and a faulty snippet: {file: {line: [code: message]}}."""
+    """mypy --strict over the snippets and the README: {file: {line: [code: message]}}."""
     work = tmp_path_factory.mktemp("typing")
     (work / "clean_snippet.py").write_text(DECLARATIONS)
     (work / "faulty_snippet.py").write_text(DECLARATIONS + MISTAKES)
+    (work / "readme_snippet.py").write_text(_readme_python())
     config = work / "mypy.ini"
     config.write_text("[mypy]\n")
     done = subprocess.run(
@@ -140,6 +150,7 @@ def mypy_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int,
             "--no-error-summary",
             "clean_snippet.py",
             "faulty_snippet.py",
+            "readme_snippet.py",
         ],
         cwd=work,
         capture_output=True,
@@ -148,7 +159,9 @@ def mypy_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int,
         check=False,
     )
     assert done.returncode in (0, 1), done.stdout + done.stderr
-    report: dict[str, dict[int, list[str]]] = {"clean_snippet.py": {}, "faulty_snippet.py": {}}
+    report: dict[str, dict[int, list[str]]] = {
+        name: {} for name in ("clean_snippet.py", "faulty_snippet.py", "readme_snippet.py")
+    }
     for line in done.stdout.splitlines():
         found = ERROR.match(line)
         assert found is not None or ": note: " in line, f"unexpected mypy output: {line}"
@@ -166,6 +179,12 @@ def _errors_at(report: dict[int, list[str]], source_line: str) -> list[str]:
 def test_correct_code_passes_cleanly(mypy_report):
     """Events, commands and aggregates used as declared type-check under --strict."""
     assert mypy_report["clean_snippet.py"] == {}
+
+
+def test_readme_examples_pass_cleanly(mypy_report):
+    """The README's python blocks, read as one module, type-check under --strict."""
+    assert "esf.Application" in _readme_python()
+    assert mypy_report["readme_snippet.py"] == {}
 
 
 def test_missing_field_is_reported(mypy_report):
