@@ -318,6 +318,26 @@ def test_upcasting_runs_every_step_in_order():
     assert stored == {"where": "Lyon, France"}
 
 
+def test_upcasters_cannot_change_what_is_stored():
+    """A step that mutates its input in place, even nested, leaves the stored payload as is."""
+    registry = esf.Registry()
+
+    @esf.event(name="Tagged", version=2, registry=registry)
+    class TaggedV2:
+        tags: list[str]
+
+    @esf.upcaster("Tagged", from_version=1, registry=registry)
+    def add_tag(data: dict[str, Any]) -> dict[str, Any]:
+        data["tags"].append("migrated")
+        return data
+
+    stored = {"tags": ["a"]}
+    codec = esf.EventCodec(registry)
+    assert codec.decode("Tagged", 1, stored) == TaggedV2(["a", "migrated"])
+    assert codec.decode("Tagged", 1, stored) == TaggedV2(["a", "migrated"])
+    assert stored == {"tags": ["a"]}
+
+
 def test_upcasting_starts_at_the_stored_version():
     """A v2 payload runs only the 2 -> 3 step."""
     registry, _, moved_v3 = _versioned_registry()
