@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 import esframework as esf
 from esframework.testing.strategies import any_event, events
@@ -482,7 +482,7 @@ def test_every_registered_event_round_trips():
         round_trip()
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None)
 @given(any_event())
 def test_every_event_survives_the_memory_store(event):
     """Any registered event appended to a store reads back equal, in a valid chain."""
