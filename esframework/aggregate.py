@@ -23,6 +23,7 @@ from esframework.events import is_event_class
 __all__ = ["Aggregate", "AggregateOptions", "HandlerSpec", "aggregate", "applies", "state_fields"]
 
 A = TypeVar("A", bound="Aggregate")
+T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _APPLIES = "__esf_applies__"
@@ -56,7 +57,18 @@ def _applier_of(event_type: type) -> Callable[[F], F]:
     return mark
 
 
-@attrs.define(slots=True)
+@dataclass_transform(field_specifiers=(attrs.field,))
+def _base(cls: type[T]) -> type[T]:
+    """``attrs.define``, seen by type checkers as the same transform as ``@aggregate``.
+
+    Declared through ``dataclass_transform`` rather than the attrs plugin, the base
+    class's ``id`` and ``version`` become part of every aggregate's typed constructor,
+    so ``Account(id=some_uuid)`` checks.
+    """
+    return attrs.define(cls, slots=True)
+
+
+@_base
 class Aggregate:
     """The base class of every aggregate: an id, a version, and recorded events.
 
@@ -64,6 +76,9 @@ class Aggregate:
     but not stored yet are ``pending_events``.
     """
 
+    # Declared for type checkers (attrs sets it), so that attrs.fields(cls) accepts
+    # aggregate classes.
+    __attrs_attrs__: ClassVar[tuple[Any, ...]]
     __esf_appliers__: ClassVar[dict[type, Callable[[Any, Any], Any]]] = {}
     __esf_handlers__: ClassVar[dict[type, HandlerSpec]] = {}
     __esf_options__: ClassVar[AggregateOptions | None] = None

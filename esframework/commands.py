@@ -92,12 +92,14 @@ def target_of(cmd: object) -> UUID:
     )
 
 
-@overload
-def handles(function: F, /) -> F: ...
-
-
+# The class overload comes first: a class is callable too, and would otherwise match
+# the bare form and turn the decorated method into the command class.
 @overload
 def handles(command_type: type, /, *, create: bool = False) -> Callable[[F], F]: ...
+
+
+@overload
+def handles(function: F, /) -> F: ...
 
 
 @overload

@@ -1,8 +1,9 @@
 """Payloads to JSON and back: the cattrs converter, canonical JSON and the event codec.
 
 ``make_converter()`` knows UUID, Decimal (exact, as a string), timezone-aware datetime
-(ISO 8601), date, enums, bytes (base64), sets, nested attrs classes and the typing
-containers. Stores receive a codec built on it; nobody subclasses it.
+(ISO 8601), date, enums, bytes (base64), sets, nested attrs classes, the typing
+containers and unions of JSON scalars. Stores receive a codec built on it; nobody
+subclasses it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from uuid import UUID
 
 import cattrs
 from cattrs.errors import BaseValidationError
+from cattrs.strategies import configure_union_passthrough
 
 from esframework.errors import SerializationError, UnknownEventType, UpcastError
 from esframework.registry import EventType, Registry, default_registry
@@ -97,6 +99,9 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(date, _structure_date)
     converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
     converter.register_structure_hook(bytes, _structure_bytes)
+    # Unions of JSON scalars (int | str, bool | str, ...) are stored as they are and read
+    # back as they come, as in cattrs' preconfigured JSON converter.
+    configure_union_passthrough(str | bool | int | float | None, converter)
     return converter
 
 
@@ -187,7 +192,11 @@ class EventCodec:
         cls = type(event)
         entry = self._unstructure.get(cls)
         if entry is None:
-            entry = (self.registry.type_of(cls), self.converter.get_unstructure_hook(cls))
+            event_type = self.registry.type_of(cls)
+            # Refuse to store what could not be read back: an unreadable event in an
+            # append-only log cannot be fixed later.
+            self._structure_hook(event_type.name, cls)
+            entry = (event_type, self.converter.get_unstructure_hook(cls))
             self._unstructure[cls] = entry
         event_type, hook = entry
         try:
@@ -223,7 +232,7 @@ class EventCodec:
         if entry is None:
             cls = self.registry.current(name)
             current = self.registry.type_of(cls).version
-            entry = (cls, current, self.converter.get_structure_hook(cls))
+            entry = (cls, current, self._structure_hook(name, cls))
             self._structure[name] = entry
         cls, current, hook = entry
         if version > current:
@@ -243,6 +252,16 @@ class EventCodec:
             raise error(
                 f"{where}stored {name!r} (version {version}) does not fit "
                 f"{cls.__qualname__}{step}: {_validation_message(exc)}"
+            ) from exc
+
+    def _structure_hook(self, name: str, cls: type) -> Callable[[Any, Any], Any]:
+        try:
+            return self.converter.get_structure_hook(cls)
+        except Exception as exc:
+            raise SerializationError(
+                f"event {name} ({cls.__qualname__}) cannot be read back from JSON "
+                f"({type(exc).__name__}: {exc}); use field types the converter knows or "
+                "register a structure hook on it"
             ) from exc
 
     def decode_record(self, record: RecordedEvent) -> Any:

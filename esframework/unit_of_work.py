@@ -268,6 +268,10 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None and not self._done:
-            self.commit()
+            try:
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
         else:
             self.rollback()

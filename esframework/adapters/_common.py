@@ -183,7 +183,11 @@ class PreparedEvent:
     def record(
         self, position: int, recorded_at: datetime, decoder: EventCodec | None
     ) -> RecordedEvent:
-        """The stored record, with the original event instance already decoded."""
+        """The stored record, with the original event instance already decoded.
+
+        Only an instance of the current class is kept: one of an older version must be
+        read back upcast, like every stored event of that version.
+        """
         d = self.draft
         rec = RecordedEvent(
             position=position,
@@ -201,7 +205,7 @@ class PreparedEvent:
             hash=self.hash,
             decoder=decoder,
         )
-        if decoder is not None and decoder.is_current(d.event):
+        if decoder is None or decoder.is_current(d.event):
             # Reading it back would decode to an equal instance: skip that work.
             object.__setattr__(rec, "_decoded", d.event)
         return rec
