@@ -99,10 +99,17 @@ class Application:
     ) -> None:
         self.store = store
         self.require_user = require_user
-        self.aggregates = tuple(aggregates)
+        self.aggregates = tuple(dict.fromkeys(aggregates))
         self.projections = tuple(projections)
-        self.registry = registry if registry is not None else default_registry
         codec = getattr(store, "codec", None)
+        store_registry = codec.registry if isinstance(codec, EventCodec) else None
+        if registry is not None and store_registry is not None and registry is not store_registry:
+            raise DefinitionError(
+                "the application's registry is not the one its store decodes with: open the "
+                "store with esf.connect(url, codec=esf.EventCodec(registry)) and drop "
+                "registry= here (the application uses the store's)"
+            )
+        self.registry = registry or store_registry or default_registry
         self.codec = codec if isinstance(codec, EventCodec) else EventCodec(self.registry)
         self.conflicts_strategy = conflicts if conflicts is not None else default_strategy()
         self.router = CommandRouter(self.aggregates)

@@ -109,7 +109,12 @@ class Registry:
         key = (name, from_version)
         with self._lock:
             other = self._upcasters.get(key)
-            if other is not None and _describe_fn(other) != _describe_fn(step):
+            anonymous = "<lambda>" in _describe_fn(step) or "<locals>" in _describe_fn(step)
+            if (
+                other is not None
+                and other is not step
+                and (anonymous or _describe_fn(other) != _describe_fn(step))
+            ):
                 raise DuplicateRegistration(
                     f"two upcasters lift {name!r} from version {from_version}: "
                     f"{_describe_fn(other)} and {_describe_fn(step)}; keep one"

@@ -57,6 +57,11 @@ class Repository:
         if agg is None:
             agg = cls(id=aggregate_id)
         for rec in self.store.read_stream(aggregate_id, agg.version + 1, at_version):
+            if rec.stream_type and rec.stream_type != stream_type and agg.version == 0:
+                raise AggregateNotFound(
+                    f"{aggregate_id} holds a {rec.stream_type!r}, not a {cls.__qualname__} "
+                    f"({stream_type!r}): load it with its own class"
+                )
             agg._esf_replay(rec.event)
         if agg.version == 0:
             raise AggregateNotFound(f"{cls.__qualname__} {aggregate_id} does not exist")

@@ -12,7 +12,7 @@ import base64
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -84,10 +84,23 @@ def _structure_bytes(value: Any, _: Any) -> bytes:
     return base64.b64decode(value, validate=True)
 
 
+def _sorted_list(items: Iterable[Any]) -> list[Any]:
+    """A set's elements in one order, whatever the process: sorted by canonical JSON.
+
+    Iteration order of sets changes between processes (hash randomisation), and a
+    retried append must produce the same payload to be recognised as a retry.
+    """
+    values = list(items)
+    try:
+        return sorted(values, key=canonical_json)
+    except SerializationError:
+        return values
+
+
 def make_converter() -> cattrs.Converter:
     """A cattrs converter preconfigured for the payload types esframework stores."""
     converter = cattrs.Converter(
-        unstruct_collection_overrides={frozenset: list, set: list},
+        unstruct_collection_overrides={frozenset: _sorted_list, set: _sorted_list},
     )
     converter.register_unstructure_hook(UUID, str)
     converter.register_structure_hook(UUID, _structure_uuid)

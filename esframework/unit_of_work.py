@@ -171,8 +171,18 @@ class UnitOfWork:
         return agg
 
     def commit(self) -> list[RecordedEvent]:
-        """Store every recorded event of every aggregate in one atomic batch."""
+        """Store every recorded event of every aggregate in one atomic batch.
+
+        If the commit fails, nothing is stored and the unit is closed all the same.
+        """
         self._check_open()
+        try:
+            return self._commit()
+        except BaseException:
+            self.rollback()
+            raise
+
+    def _commit(self) -> list[RecordedEvent]:
         batch: dict[UUID, tuple[int, list[Any]]] = {}
         types: dict[UUID, str] = {}
         for agg_id, agg in self._aggregates.items():

@@ -670,12 +670,15 @@ def test_missing_upcaster_step_fails_at_build():
     class AppRenamedV2:
         owner: str
 
+    def store() -> esf.EventStore:
+        return esf.connect("memory://", codec=esf.EventCodec(registry))
+
     with pytest.raises(esf.UpcasterChainError, match="'AppRenamed' 1 -> 2") as info:
-        esf.Application(esf.connect("memory://"), registry=registry)
+        esf.Application(store(), registry=registry)
     assert "@esf.upcaster" in str(info.value)
 
     esf.upcaster("AppRenamed", from_version=1, registry=registry)(lambda d: d)
-    esf.Application(esf.connect("memory://"), registry=registry)
+    esf.Application(store(), registry=registry)
 
 
 def test_application_closes_its_store():
@@ -684,3 +687,46 @@ def test_application_closes_its_store():
         _open(app)
     with pytest.raises(esf.StoreClosed):
         app.handle(AppOpen(uuid4(), "ann"))
+
+
+def test_application_uses_its_stores_registry():
+    """An application on a store with its own codec decodes with that codec's registry."""
+    private = esf.Registry()
+    store = esf.connect("memory://", codec=esf.EventCodec(private))
+    assert esf.Application(store).registry is private
+    with pytest.raises(esf.DefinitionError, match="registry"):
+        esf.Application(store, registry=esf.Registry())
+
+
+def test_the_same_aggregate_listed_twice_is_one_aggregate():
+    """Application(aggregates=[X, X]) does not report X's commands as handled twice."""
+    app = esf.Application(esf.connect("memory://"), aggregates=[AppAccount, AppAccount])
+    assert app.aggregates == (AppAccount,)
+
+
+def test_loading_a_stream_as_another_aggregate_class_is_refused(app):
+    """A stream created by one aggregate class is not silently replayed into another."""
+
+    @esf.aggregate(name="SomethingElse")
+    class AppOther(esf.Aggregate):
+        pass
+
+    account_id = uuid4()
+    app.handle(AppOpen(account_id, "ann"))
+    with pytest.raises(esf.AggregateNotFound, match="holds a 'AppAccount'"):
+        app.load(AppOther, account_id)
+
+
+def test_failed_commit_closes_the_unit(app):
+    """A unit of work whose commit() fails stores nothing and accepts no more changes."""
+    account_id = uuid4()
+    app.handle(AppOpen(account_id, "ann"))
+    uow = esf.Application(app.store, aggregates=[AppAccount], conflicts=esf.Reject())
+    unit = uow.unit_of_work()
+    account = unit.load(AppAccount, account_id)
+    account.deposit(AppDeposit(account_id, Decimal(1)))
+    app.handle(AppDeposit(account_id, Decimal(2)))
+    with pytest.raises(esf.ConcurrencyError):
+        unit.commit()
+    with pytest.raises(esf.RecordOutsideHandler):
+        account.deposit(AppDeposit(account_id, Decimal(3)))

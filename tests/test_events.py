@@ -209,3 +209,11 @@ def test_recorded_event_without_a_decoder_says_how_to_get_the_event():
     assert by_hand.data == {"text": "a", "count": 0}
     with pytest.raises(esf.DefinitionError, match="decoder"):
         by_hand.event
+
+
+def test_two_anonymous_upcasters_for_one_step_are_refused():
+    """Registering a second lambda for the same step is an error, not a silent swap."""
+    reg = esf.Registry()
+    esf.upcaster("Thing", from_version=1, registry=reg)(lambda d: d)
+    with pytest.raises(esf.DuplicateRegistration):
+        esf.upcaster("Thing", from_version=1, registry=reg)(lambda d: {**d, "x": 1})

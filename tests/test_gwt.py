@@ -270,3 +270,9 @@ def test_scenario_aggregate_is_closed_after_when():
     assert scenario.aggregate is not None
     with pytest.raises(esf.RecordOutsideHandler):
         scenario.aggregate.record(GwtDeposited(1))
+
+
+def test_a_command_without_a_valid_target_is_captured_for_then_raises():
+    """A command whose target is not an id fails in then_raises, not in when()."""
+    bad = GwtDeposit("not-an-id", 1)  # type: ignore[arg-type]
+    given(GwtAccount, GwtOpened(owner="ann")).when(bad).then_raises(esf.InvalidTarget)

@@ -549,3 +549,25 @@ def test_any_event_of_an_empty_registry_is_an_error():
 
     with pytest.raises(esf.DefinitionError, match="no event classes"):
         draw()
+
+
+def test_sets_are_stored_in_one_order_whatever_the_process():
+    """A set payload serialises identically in every process (sorted), so retries match."""
+    import subprocess
+    import sys
+
+    code = (
+        "import esframework as esf; c = esf.make_converter(); "
+        "print(esf.canonical_json(c.unstructure({'pear', 'apple', 'fig', 'kiwi', 'lime'})))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert outputs == {'["apple","fig","kiwi","lime","pear"]\n'}

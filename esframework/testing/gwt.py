@@ -23,12 +23,21 @@ from esframework.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
     DefinitionError,
+    EsfError,
     NoHandler,
 )
 
 __all__ = ["Scenario", "given"]
 
 A = TypeVar("A", bound=Aggregate)
+
+
+class _Nothing:
+    def __repr__(self) -> str:
+        return "(no event)"
+
+
+_NO_EVENT = _Nothing()
 
 
 def _show(value: object) -> str:
@@ -75,7 +84,11 @@ class Scenario(Generic[A]):
             )
         try:
             aggregate_id = target_of(cmd)
-        except DefinitionError:
+        except EsfError as exc:  # not a routable command, or no valid target
+            if not isinstance(exc, DefinitionError):
+                self._ran, self.error, self.recorded = True, exc, ()
+                self.aggregate = self._build(self._aggregate_id or uuid4())
+                return self
             aggregate_id = self._aggregate_id or uuid4()
         agg = self._build(self._aggregate_id or aggregate_id)
         self.aggregate = agg
@@ -123,8 +136,8 @@ class Scenario(Generic[A]):
             (i for i, (e, a) in enumerate(zip(expected, actual, strict=False)) if e != a),
             min(len(expected), len(actual)),
         )
-        exp = expected[first] if first < len(expected) else "(no event)"
-        act = actual[first] if first < len(actual) else "(no event)"
+        exp = expected[first] if first < len(expected) else _NO_EVENT
+        act = actual[first] if first < len(actual) else _NO_EVENT
         raise AssertionError(
             f"recorded events differ at index {first}:\n"
             f"  expected [{first}]: {_show(exp)}\n"
