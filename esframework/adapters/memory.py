@@ -16,6 +16,7 @@ from esframework.adapters._common import (
     Draft,
     PreparedEvent,
     chain,
+    check_distinct_event_ids,
     check_expected_version,
     check_stream_id,
     check_stream_type,
@@ -84,6 +85,7 @@ class MemoryStore:
                 check_expected_version(expected),
                 draft_events(self.codec, events, metadata, self.clock),
             )
+        check_distinct_event_ids({s: ds for s, (_, ds) in drafts.items()})
         with self._lock:
             self._check_open()
             stored = {

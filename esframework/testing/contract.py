@@ -31,7 +31,7 @@ import esframework as esf
 from esframework.adapters.base import EventStore
 from esframework.audit import GENESIS_HASH, verify_records
 
-__all__ = ["Counted", "EventStoreContract", "Noted", "Opaque"]
+__all__ = ["Counted", "EventStoreContract", "Measured", "Noted", "Opaque"]
 
 
 @esf.event(name="esf.contract.Noted")
@@ -48,6 +48,13 @@ class Counted:
     n: int
     amount: Decimal = Decimal(0)
     at: datetime | None = None
+
+
+@esf.event(name="esf.contract.Measured")
+class Measured:
+    """An event with binary floats, which databases may hand back in another form."""
+
+    values: list[float]
 
 
 class Opaque:
@@ -289,6 +296,16 @@ class EventStoreContract:
             store.append(uuid4(), [esf.NewEvent(Noted("a"), event_id=eid)], expected_version=0)
         assert [r.event.text for r in store.read_all()] == ["a"]
 
+    def test_one_event_id_twice_in_a_batch_is_refused(self, store: EventStore) -> None:
+        """A batch that carries an event id twice is DuplicateEventId; nothing is stored."""
+        eid = uuid4()
+        twice = [esf.NewEvent(Noted("a"), event_id=eid), esf.NewEvent(Noted("b"), event_id=eid)]
+        with pytest.raises(esf.DuplicateEventId):
+            store.append(uuid4(), twice, expected_version=0)
+        with pytest.raises(esf.DuplicateEventId):
+            store.append_many({uuid4(): (0, twice[:1]), uuid4(): (0, twice[1:])})
+        assert list(store.read_all()) == []
+
     def test_partly_stored_batch_is_refused(self, store: EventStore) -> None:
         """A batch of which only some ids are stored is refused whole."""
         sid = uuid4()
@@ -315,6 +332,33 @@ class EventStoreContract:
         assert b.metadata == {"user_id": "u1", "correlation_id": str(corr), "k": 1}
         assert b.occurred_at == occurred
         assert a.user_id == "u1"
+
+    def test_non_utc_offsets_keep_their_hash(self, store: EventStore) -> None:
+        """occurred_at comes back with its offset, so the chain verifies after a round trip."""
+        sid = uuid4()
+        tz = timezone(timedelta(hours=5, minutes=30))
+        store.append(
+            sid,
+            [
+                esf.NewEvent(Noted("a"), occurred_at=datetime(2021, 6, 1, 12, 0, tzinfo=tz)),
+                esf.NewEvent(Noted("b"), occurred_at=datetime(1999, 12, 31, 23, 59, 59, 1, UTC)),
+            ],
+            expected_version=0,
+        )
+        a, b = store.read_stream(sid)
+        assert a.occurred_at.isoformat() == "2021-06-01T12:00:00+05:30"
+        assert b.occurred_at.isoformat() == "1999-12-31T23:59:59.000001+00:00"
+        assert verify_records(store.read_all()).ok
+
+    def test_floats_verify_and_retry_after_the_round_trip(self, store: EventStore) -> None:
+        """Floats of any size keep the chain valid, and their retry stays a no-op."""
+        sid = uuid4()
+        event = esf.NewEvent(Measured([0.1, -0.0, 1.0, 1e16, 2.0**60, 1e300, 1.5e-300]))
+        first = store.append(sid, [event], expected_version=0)
+        (rec,) = store.read_stream(sid)
+        assert rec.event.values == [0.1, 0.0, 1.0, 1e16, 2.0**60, 1e300, 1.5e-300]
+        assert verify_records(store.read_all()).ok
+        assert store.append(sid, [event], expected_version=0) == first
 
     def test_hash_chain_links_every_stream(self, store: EventStore) -> None:
         """Each event's prev_hash is the hash before it; the first chains from genesis."""
@@ -350,6 +394,22 @@ class EventStoreContract:
             store.append(sid, [Noted("fine"), Unstorable(thing=Opaque())], expected_version=0)
         with pytest.raises(esf.SerializationError):
             store.append(sid, [Counted(n=1)], metadata={"x": Opaque()})
+        assert store.stream_version(sid) == 0
+        store.append(sid, _notes("after"), expected_version=0)
+        assert [r.event.text for r in store.read_all()] == ["after"]
+
+    def test_naive_occurred_at_is_refused(self, store: EventStore) -> None:
+        """An occurred_at without a timezone is a SerializationError; nothing is stored."""
+        naive = esf.NewEvent(Noted("a"), occurred_at=datetime(2020, 1, 1))
+        with pytest.raises(esf.SerializationError):
+            store.append(uuid4(), [naive], expected_version=0)
+        assert list(store.read_all()) == []
+
+    def test_text_that_is_not_unicode_is_refused(self, store: EventStore) -> None:
+        """A lone surrogate in a payload is a SerializationError; the store stays usable."""
+        sid = uuid4()
+        with pytest.raises(esf.SerializationError):
+            store.append(sid, [Noted("ok"), Noted("bad \ud800")], expected_version=0)
         assert store.stream_version(sid) == 0
         store.append(sid, _notes("after"), expected_version=0)
         assert [r.event.text for r in store.read_all()] == ["after"]
