@@ -358,7 +358,11 @@ class EventStoreContract:
         (rec,) = store.read_stream(sid)
         assert rec.event.values == [0.1, 0.0, 1.0, 1e16, 2.0**60, 1e300, 1.5e-300]
         assert verify_records(store.read_all()).ok
-        assert store.append(sid, [event], expected_version=0) == first
+        again = store.append(sid, [event], expected_version=0)
+        assert again == [rec]
+        assert [(r.event_id, r.position, r.hash) for r in again] == [
+            (r.event_id, r.position, r.hash) for r in first
+        ]
 
     def test_hash_chain_links_every_stream(self, store: EventStore) -> None:
         """Each event's prev_hash is the hash before it; the first chains from genesis."""

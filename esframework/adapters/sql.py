@@ -1,0 +1,462 @@
+"""What the SQL stores share: appends under a short global lock, and paged reads.
+
+SQLite and PostgreSQL stores differ in how they lock, which SQL they send and how
+driver values become envelope fields; the algorithm is here, once.
+
+Global order without gaps
+-------------------------
+``read_all(after=p)`` must never skip an event: an event committed later must never
+get a position below one a reader has already passed. Sequences and identity columns
+do not give this (a transaction can take position 7, commit after another took 8 and
+committed, and a reader at 8 never sees 7), so the stores serialise the assignment of
+positions with their commits:
+
+1. Without any lock, encode the events, read the heads (version, last hash) of the
+   batch's streams and look up its event ids (the idempotent-retry rule), check the
+   expected versions and compute the hash chain.
+2. Take the store's write lock (PostgreSQL: ``pg_advisory_xact_lock`` on a key of the
+   store's schema; SQLite: ``BEGIN IMMEDIATE``), read the clock, give the events the
+   positions after ``max(position)``, insert them and the new stream heads, and commit.
+   The lock ends with the transaction, after the commit is visible to readers.
+
+So positions are assigned and committed in one order, and at any moment what a
+reader can see is a prefix ``1..n`` of the log. Readers never take the lock.
+
+Only step 2 is serialised, and it holds no encoding or hashing. Step 1's reads can be
+stale: if another writer appended to one of the streams in between, the insert hits
+the unique ``(stream_id, version)`` (or ``event_id``) constraint, the transaction rolls
+back and the append runs once more with every step under the lock, where nothing can
+move. What it costs is in docs/adapters.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any, ClassVar, NamedTuple, Self
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from esframework.adapters import sql_schema
+from esframework.adapters._common import (
+    Draft,
+    PreparedEvent,
+    chain,
+    check_distinct_event_ids,
+    check_expected_version,
+    check_stream_id,
+    check_stream_type,
+    draft_events,
+    find_replay,
+)
+from esframework.adapters.base import ANY, ExpectedVersion
+from esframework.audit import GENESIS_HASH
+from esframework.errors import (
+    ConcurrencyError,
+    EsfError,
+    SerializationError,
+    StoreClosed,
+    StoreError,
+)
+from esframework.events import Clock, RecordedEvent, utc_now
+from esframework.serialization import EventCodec
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "Head",
+    "SqlStore",
+    "insert_events",
+    "offset_zone",
+    "select_events",
+    "typed_page_sql",
+    "utc_offset",
+]
+
+EVENT_COLUMNS = (
+    "position, stream_id, stream_type, version, event_id, event_type, schema_version, "
+    "data, metadata, occurred_at, occurred_offset, recorded_at, prev_hash, hash"
+)
+"""The columns every read selects, in the order the dialects' row readers expect."""
+
+
+def select_events(where: str) -> str:
+    """``SELECT`` of every event column with a constant condition (values are bound)."""
+    return f"SELECT {EVENT_COLUMNS} FROM events WHERE {where}"  # noqa: S608 - constant SQL
+
+
+def insert_events(values: str) -> str:
+    """``INSERT`` of every event column from a constant source (values are bound)."""
+    return f"INSERT INTO events ({EVENT_COLUMNS}) {values}"
+
+
+MAX_VERSION = 2**31 - 1
+"""The highest version a stream can reach (the column is a 32-bit integer)."""
+
+
+@functools.lru_cache(maxsize=64)
+def typed_page_sql(count: int, mark: str) -> str:
+    """A page of events of ``count`` types, each read in order from its own index range.
+
+    ``event_type IN (...) ORDER BY position`` would collect and sort every later event
+    of those types for each page; one ordered, limited scan of the (event_type,
+    position) index per type keeps a page's cost bounded by ``count * limit`` rows.
+    Parameters: (type, after, limit) for each type, then the limit again.
+    """
+    one = select_events(
+        f"event_type = {mark} AND position > {mark} ORDER BY position LIMIT {mark}"
+    )
+    union = " UNION ALL ".join(f"SELECT * FROM ({one}) AS t{i}" for i in range(count))  # noqa: S608
+    return f"SELECT * FROM ({union}) AS page ORDER BY position LIMIT {mark}"  # noqa: S608
+
+
+@functools.lru_cache(maxsize=256)
+def offset_zone(seconds: int) -> timezone:
+    """The fixed-offset zone an ``occurred_at`` was recorded in."""
+    return UTC if seconds == 0 else timezone(timedelta(seconds=seconds))
+
+
+def utc_offset(when: datetime, event_type: str) -> int:
+    """``when``'s UTC offset in whole seconds, which the ``occurred_offset`` column keeps."""
+    offset = when.utcoffset()
+    assert offset is not None  # draft_events refuses naive times
+    if offset.microseconds:
+        raise SerializationError(
+            f"event {event_type} occurred at {when.isoformat()}, whose UTC offset has "
+            "fractions of a second that SQL stores cannot keep: use a whole-second offset"
+        )
+    return offset.days * 86400 + offset.seconds
+
+
+class Head(NamedTuple):
+    """A stream's current state, as the streams table holds it."""
+
+    stream_type: str
+    version: int
+    last_hash: str
+
+
+class _Retry(Exception):
+    """The optimistic attempt lost a race on a stream; run again under the lock."""
+
+
+class SqlStore:
+    """An ``EventStore`` on a SQL database, through a SQLAlchemy engine.
+
+    Subclasses provide the dialect: locking, SQL text, row conversion and the
+    translation of driver errors. ``engine`` is public for tools that need the
+    database itself (e.g. read models kept next to the events).
+    """
+
+    kind: ClassVar[str] = "SQL"
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        where: str,
+        codec: EventCodec | None,
+        clock: Clock | None,
+        page_size: int,
+        serialise: bool = False,
+    ) -> None:
+        if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
+            engine.dispose()
+            raise ValueError(f"page_size must be an int >= 1, got {page_size!r}")
+        self.engine = engine
+        self.where = where
+        self.codec = codec if codec is not None else EventCodec()
+        self.clock = clock if clock is not None else utc_now
+        self.page_size = page_size
+        self._serial: AbstractContextManager[Any] = (
+            threading.Lock() if serialise else nullcontext()
+        )
+        self._closed = False
+        try:
+            self._prepare_schema()
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<{type(self).__name__} {self.where}{state}>"
+
+    # -- what a dialect provides --------------------------------------------------
+
+    def _translate(self, exc: BaseException) -> EsfError:
+        """The esframework error for a driver error."""
+        raise NotImplementedError
+
+    def _is_conflict(self, exc: BaseException) -> bool:
+        """Whether a driver error is a unique violation on events (a lost race)."""
+        raise NotImplementedError
+
+    def _is_disconnect(self, exc: BaseException) -> bool:
+        """Whether a driver error means the connection is gone."""
+        return False
+
+    def _schema_lock(self, conn: sa.Connection) -> None:
+        """Serialise schema creation and migration between processes."""
+        raise NotImplementedError
+
+    def _triggers(self) -> list[str]:
+        """DDL that makes the database itself refuse changes to stored events."""
+        raise NotImplementedError
+
+    def _schema_ready(self, conn: sa.Connection) -> None:
+        """Called once the schema is current, on the connection that checked it."""
+
+    def _lock(self, db: Any) -> None:
+        """Take the write lock for the rest of the transaction (see the module docstring)."""
+        raise NotImplementedError
+
+    def _pre_read(
+        self, db: Any, stream_ids: list[UUID], event_ids: list[UUID]
+    ) -> tuple[dict[UUID, Head], list[RecordedEvent]]:
+        """The heads of these streams and the stored events among these ids."""
+        raise NotImplementedError
+
+    def _rows(self, prepared: list[PreparedEvent]) -> Any:
+        """The events and stream heads as the dialect writes them (built before locking)."""
+        raise NotImplementedError
+
+    def _write(self, db: Any, rows: Any, recorded_at: datetime) -> int:
+        """Under the lock: insert, commit, and return the last position before the batch."""
+        raise NotImplementedError
+
+    def _select_stream(
+        self, db: Any, stream_id: UUID, after: int, last: int, limit: int
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events of a stream with ``after < version <= last``."""
+        raise NotImplementedError
+
+    def _select_all(
+        self, db: Any, after: int, limit: int, types: list[str] | None
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events with a position above ``after``, of ``types`` if given."""
+        raise NotImplementedError
+
+    def _select_version(self, db: Any, stream_id: UUID) -> int:
+        """The stream's version; 0 when it does not exist."""
+        raise NotImplementedError
+
+    # -- connections --------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed(
+                f"this {self.kind} store ({self.where}) is closed; open a new one with esf.connect"
+            )
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A pooled driver connection; driver errors leave it as esframework errors.
+
+        Hot paths run on the driver connection itself: SQLAlchemy's per-statement
+        bookkeeping costs more than SQLite takes to run the statement. Whatever
+        transaction is left open is rolled back when the pool takes it back.
+        """
+        self._check_open()
+        with self._serial:
+            try:
+                raw = self.engine.raw_connection()
+            except sa.exc.DBAPIError as exc:
+                raise self._translate(exc.orig or exc) from exc
+            try:
+                yield raw.driver_connection
+            except self.driver_errors as exc:
+                if self._is_disconnect(exc):
+                    raw.invalidate()
+                raise self._translate(exc) from exc
+            finally:
+                raw.close()
+
+    def _prepare_schema(self) -> None:
+        """Create or migrate the schema, or refuse one newer than this library."""
+        try:
+            with self.engine.connect() as conn:
+                version = sql_schema.read_schema_version(conn)
+                conn.rollback()
+                if version is not None:
+                    sql_schema.check_supported(version, self.where)
+                if version != sql_schema.SCHEMA_VERSION:
+                    self._schema_lock(conn)
+                    version = sql_schema.read_schema_version(conn)
+                    if version != sql_schema.SCHEMA_VERSION:
+                        sql_schema.migrate(conn, version, self._triggers(), self.where)
+                    conn.commit()
+                self._schema_ready(conn)
+                conn.rollback()
+        except sa.exc.DBAPIError as exc:
+            raise self._translate(exc.orig or exc) from exc
+
+    # -- appending ----------------------------------------------------------------
+
+    def append(
+        self,
+        stream_id: UUID,
+        events: Sequence[object],
+        expected_version: ExpectedVersion = ANY,
+        *,
+        stream_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` to one stream, all or none."""
+        types = {stream_id: stream_type} if stream_type else None
+        return self.append_many(
+            {stream_id: (expected_version, events)}, stream_types=types, metadata=metadata
+        )
+
+    def append_many(
+        self,
+        batch: Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]],
+        *,
+        stream_types: Mapping[UUID, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Append to several streams in one transaction: all of it or none."""
+        self._check_open()
+        plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]] = {}
+        for stream_id, (expected, events) in batch.items():
+            check_stream_id(stream_id)
+            plan[stream_id] = (
+                check_expected_version(expected),
+                draft_events(self.codec, events, metadata, self.clock),
+            )
+        check_distinct_event_ids({s: ds for s, (_, ds) in plan.items()})
+        types = dict(stream_types or {})
+        try:
+            return self._append(plan, types, locked=False)
+        except _Retry:
+            return self._append(plan, types, locked=True)
+
+    def _append(
+        self,
+        plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]],
+        stream_types: dict[UUID, str],
+        *,
+        locked: bool,
+    ) -> list[RecordedEvent]:
+        event_ids = [d.event_id for _, ds in plan.values() for d in ds]
+        with self._connection() as db:
+            if locked:
+                self._lock(db)
+            heads, stored = self._pre_read(db, list(plan), event_ids)
+            replay = find_replay(
+                {s: ds for s, (_, ds) in plan.items()}, {r.event_id: r for r in stored}
+            )
+            if replay is not None:
+                return replay
+            prepared: list[PreparedEvent] = []
+            for stream_id, (expected, drafts) in plan.items():
+                head = heads.get(stream_id)
+                current = head.version if head is not None else 0
+                if expected is not ANY and expected != current:
+                    raise ConcurrencyError(stream_id, expected, current)
+                stream_type = check_stream_type(
+                    stream_id,
+                    head.stream_type if head is not None else None,
+                    stream_types.get(stream_id),
+                )
+                last_hash = head.last_hash if head is not None else GENESIS_HASH
+                prepared += chain(drafts, stream_id, stream_type, current, last_hash)
+            if not prepared:
+                return []
+            rows = self._rows(prepared)
+            if not locked:
+                self._lock(db)
+            recorded_at = self._now()
+            try:
+                last = self._write(db, rows, recorded_at)
+            except self.driver_errors as exc:
+                if not locked and self._is_conflict(exc):
+                    db.rollback()
+                    raise _Retry from exc
+                raise
+        return [p.record(last + i, recorded_at, self.codec) for i, p in enumerate(prepared, 1)]
+
+    def _now(self) -> datetime:
+        now = self.clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise StoreError(
+                f"the store's clock returned {now!r}, a naive datetime: give the store a "
+                "clock that returns timezone-aware times (the default does)"
+            )
+        return now
+
+    # -- reading ------------------------------------------------------------------
+
+    def read_stream(
+        self, stream_id: UUID, from_version: int = 1, to_version: int | None = None
+    ) -> Iterator[RecordedEvent]:
+        """The stream's events from ``from_version`` to ``to_version`` (inclusive), paged."""
+        check_stream_id(stream_id)
+        self._check_open()
+        last = MAX_VERSION if to_version is None else min(to_version, MAX_VERSION)
+        return self._stream_pages(stream_id, max(from_version, 1) - 1, last)
+
+    def _stream_pages(self, stream_id: UUID, after: int, last: int) -> Iterator[RecordedEvent]:
+        while after < last:
+            with self._connection() as db:
+                page = self._select_stream(db, stream_id, after, last, self.page_size)
+            yield from page
+            if len(page) < self.page_size:
+                return
+            after = page[-1].version
+
+    def read_all(
+        self, after: int = 0, limit: int | None = None, types: Sequence[str] | None = None
+    ) -> Iterator[RecordedEvent]:
+        """Every event with a position above ``after``, in position order, paged."""
+        self._check_open()
+        if isinstance(types, str):
+            raise TypeError(f"types must be a sequence of event type names, not {types!r}")
+        wanted = None if types is None else list(dict.fromkeys(types))
+        return self._all_pages(max(after, 0), limit, wanted)
+
+    def _all_pages(
+        self, after: int, limit: int | None, types: list[str] | None
+    ) -> Iterator[RecordedEvent]:
+        remaining = limit
+        if types is not None and not types:
+            return
+        while remaining is None or remaining > 0:
+            n = self.page_size if remaining is None else min(self.page_size, remaining)
+            with self._connection() as db:
+                page = self._select_all(db, after, n, types)
+            yield from page
+            if len(page) < n:
+                return
+            after = page[-1].position
+            if remaining is not None:
+                remaining -= len(page)
+
+    def stream_version(self, stream_id: UUID) -> int:
+        """The stream's current version; 0 when it does not exist."""
+        check_stream_id(stream_id)
+        with self._connection() as db:
+            return self._select_version(db, stream_id)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the pooled connections; the store refuses further use."""
+        self._closed = True
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
