@@ -16,6 +16,7 @@ import pytest
 import esframework as esf
 from esframework.adapters import redact
 from esframework.adapters.base import EventStore
+from esframework.testing.clock import FakeClock
 from esframework.testing.stores import fresh_store
 
 POSTGRES_URL = os.environ.get("ESF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -53,8 +54,11 @@ def store_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    """A fresh, empty store of each kind (SQLite on a file, PostgreSQL in its own schema)."""
-    with fresh_store(store_url(request.param, request, tmp_path)) as s:
+    """A fresh, empty store of each kind (SQLite on a file, PostgreSQL in its own schema).
+
+    Its clock is a FakeClock, so that tests can move time, even backwards.
+    """
+    with fresh_store(store_url(request.param, request, tmp_path), clock=FakeClock()) as s:
         yield s
 
 

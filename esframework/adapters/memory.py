@@ -109,6 +109,8 @@ class MemoryStore:
                 last_hash = existing[-1].hash if existing else GENESIS_HASH
                 prepared.extend(chain(ds, stream_id, stream_type, current, last_hash))
             recorded_at = self.clock()
+            if self._log and self._log[-1].recorded_at > recorded_at:
+                recorded_at = self._log[-1].recorded_at  # never back in time along positions
             records: list[RecordedEvent] = []
             for p in prepared:
                 rec = p.record(len(self._log) + len(records) + 1, recorded_at, self.codec)

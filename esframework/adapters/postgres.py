@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -57,14 +58,19 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _HEADS = (
     "SELECT stream_id, stream_type, version, last_hash FROM streams "
-    "WHERE stream_id = ANY(%(ids)s::uuid[])"
+    "WHERE stream_id = ANY(%(ids)b::uuid[])"
 )
-_BY_EVENT_ID = select_events("event_id = ANY(%(ids)s::uuid[])")
+_BY_EVENT_ID = select_events("event_id = ANY(%(ids)b::uuid[])")
 _LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
-# One statement: positions after max(position), taken after the lock (the snapshot of a
-# statement is taken when it starts); the stream heads are written alongside.
+# One statement: positions after max(position), taken after the lock (a statement's
+# snapshot is taken when it starts); recorded_at not before the last event's; the
+# stream heads written alongside.
 _WRITE = """
-WITH last AS (SELECT coalesce(max(position), 0) AS position FROM events),
+WITH last AS (
+    SELECT coalesce(max(position), 0) AS position,
+           greatest(%(now)s::timestamptz, max(recorded_at)) AS recorded_at
+    FROM events WHERE position = (SELECT max(position) FROM events)
+),
 new_events AS (
     INSERT INTO events (
         position, stream_id, stream_type, version, event_id, event_type, schema_version,
@@ -72,12 +78,12 @@ new_events AS (
     )
     SELECT last.position + e.n, e.stream_id, e.stream_type, e.version, e.event_id,
            e.event_type, e.schema_version, e.data, e.metadata, e.occurred_at,
-           e.occurred_offset, %(recorded_at)s, e.prev_hash, e.hash
+           e.occurred_offset, last.recorded_at, e.prev_hash, e.hash
     FROM last, unnest(
-        %(stream_id)s::uuid[], %(stream_type)s::text[], %(version)s::int[],
-        %(event_id)s::uuid[], %(event_type)s::text[], %(schema_version)s::int[],
-        %(data)s::jsonb[], %(metadata)s::jsonb[], %(occurred_at)s::timestamptz[],
-        %(occurred_offset)s::int[], %(prev_hash)s::text[], %(hash)s::text[]
+        %(stream_id)b::uuid[], %(stream_type)b::text[], %(version)b::int[],
+        %(event_id)b::uuid[], %(event_type)b::text[], %(schema_version)b::int[],
+        %(data)b::jsonb[], %(metadata)b::jsonb[], %(occurred_at)b::timestamptz[],
+        %(occurred_offset)b::int[], %(prev_hash)b::text[], %(hash)b::text[]
     ) WITH ORDINALITY AS e(
         stream_id, stream_type, version, event_id, event_type, schema_version, data,
         metadata, occurred_at, occurred_offset, prev_hash, hash, n
@@ -86,13 +92,13 @@ new_events AS (
 heads AS (
     INSERT INTO streams (stream_id, stream_type, version, last_hash)
     SELECT * FROM unnest(
-        %(head_id)s::uuid[], %(head_type)s::text[], %(head_version)s::int[],
-        %(head_hash)s::text[]
+        %(head_id)b::uuid[], %(head_type)b::text[], %(head_version)b::int[],
+        %(head_hash)b::text[]
     )
     ON CONFLICT (stream_id) DO UPDATE
     SET version = excluded.version, last_hash = excluded.last_hash
 )
-SELECT position FROM last
+SELECT position, recorded_at FROM last
 """
 _STREAM_PAGE = select_events(
     "stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s"
@@ -243,12 +249,13 @@ class PostgresStore(SqlStore):
     def _pre_read(
         self, db: psycopg.Connection[Any], stream_ids: list[UUID], event_ids: list[UUID]
     ) -> tuple[dict[UUID, Head], list[RecordedEvent]]:
-        heads = {row[0]: Head(*row[1:]) for row in db.execute(_HEADS, {"ids": stream_ids})}
-        stored: list[RecordedEvent] = []
-        if event_ids:
-            cursor = db.execute(_BY_EVENT_ID, {"ids": event_ids})
-            stored = [self._record(row) for row in cursor]
-        return heads, stored
+        with db.pipeline():
+            heads = db.execute(_HEADS, {"ids": stream_ids})
+            stored = db.execute(_BY_EVENT_ID, {"ids": event_ids}, binary=True)
+        return (
+            {row[0]: Head(*row[1:]) for row in heads.fetchall()},
+            self._records(stored.fetchall()),
+        )
 
     def _rows(self, prepared: list[PreparedEvent]) -> dict[str, Any]:
         """The batch as one array per column (built before locking)."""
@@ -284,49 +291,73 @@ class PostgresStore(SqlStore):
         return params
 
     def _write(
-        self, db: psycopg.Connection[Any], rows: dict[str, Any], recorded_at: datetime
-    ) -> int:
-        row = db.execute(_WRITE, {**rows, "recorded_at": recorded_at}).fetchone()
-        db.commit()
+        self, db: psycopg.Connection[Any], rows: dict[str, Any], *, lock: bool
+    ) -> tuple[int, datetime]:
+        params = {**rows, "now": self._now()}
+        with db.pipeline():
+            if lock:
+                self._lock(db)
+            cursor = db.execute(_WRITE, params)
+            db.commit()
+        row = cursor.fetchone()
         assert row is not None
-        return int(row[0])
+        return int(row[0]), row[1]
 
     # -- reading ------------------------------------------------------------------
 
-    def _record(self, row: tuple[Any, ...]) -> RecordedEvent:
-        (position, sid, stype, version, eid, etype, sv, data, meta, occ, off, rec, prev, h) = row
-        return RecordedEvent(
-            position,
-            sid,
-            stype,
-            version,
-            eid,
-            etype,
-            sv,
-            data,
-            meta,
-            occ.astimezone(offset_zone(off)),
-            rec,
-            prev,
-            h,
-            decoder=self.codec,
-        )
+    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
+        """Rows (read in binary: no text parsing of ids and times) as records."""
+        codec = self.codec
+        return [
+            RecordedEvent(
+                pos,
+                sid,
+                stype,
+                version,
+                eid,
+                etype,
+                sv,
+                data,
+                meta,
+                occ.astimezone(offset_zone(off)) if off else occ,
+                rec,
+                prev,
+                h,
+                decoder=codec,
+            )
+            for (
+                pos,
+                sid,
+                stype,
+                version,
+                eid,
+                etype,
+                sv,
+                data,
+                meta,
+                occ,
+                off,
+                rec,
+                prev,
+                h,
+            ) in rows
+        ]
 
     def _select_stream(
         self, db: psycopg.Connection[Any], stream_id: UUID, after: int, last: int, limit: int
     ) -> list[RecordedEvent]:
-        cursor = db.execute(_STREAM_PAGE, (stream_id, after, last, limit))
-        return [self._record(row) for row in cursor]
+        cursor = db.execute(_STREAM_PAGE, (stream_id, after, last, limit), binary=True)
+        return self._records(cursor.fetchall())
 
     def _select_all(
         self, db: psycopg.Connection[Any], after: int, limit: int, types: list[str] | None
     ) -> list[RecordedEvent]:
         if types is None:
-            cursor = db.execute(_ALL_PAGE, (after, limit))
+            cursor = db.execute(_ALL_PAGE, (after, limit), binary=True)
         else:
             params = [p for t in types for p in (t, after, limit)]
-            cursor = db.execute(typed_page_sql(len(types), "%s"), (*params, limit))
-        return [self._record(row) for row in cursor]
+            cursor = db.execute(typed_page_sql(len(types), "%s"), (*params, limit), binary=True)
+        return self._records(cursor.fetchall())
 
     def _select_version(self, db: psycopg.Connection[Any], stream_id: UUID) -> int:
         row = db.execute(_VERSION, (stream_id,)).fetchone()

@@ -15,12 +15,18 @@ positions with their commits:
    batch's streams and look up its event ids (the idempotent-retry rule), check the
    expected versions and compute the hash chain.
 2. Take the store's write lock (PostgreSQL: ``pg_advisory_xact_lock`` on a key of the
-   store's schema; SQLite: ``BEGIN IMMEDIATE``), read the clock, give the events the
-   positions after ``max(position)``, insert them and the new stream heads, and commit.
-   The lock ends with the transaction, after the commit is visible to readers.
+   store's schema; SQLite: ``BEGIN IMMEDIATE``), give the events the positions after
+   ``max(position)``, insert them and the new stream heads, and commit. The lock ends
+   with the transaction, after the commit is visible to readers. PostgreSQL sends the
+   lock, the insert and the commit in one round trip (a psycopg pipeline), so the lock
+   is held for the server's work only, never for a trip to the client and back.
 
 So positions are assigned and committed in one order, and at any moment what a
 reader can see is a prefix ``1..n`` of the log. Readers never take the lock.
+
+``recorded_at`` is the store's clock at the append, but never earlier than the
+``recorded_at`` of the event before it: it does not decrease along positions, even
+when the clock steps back or (PostgreSQL) a writer read it before waiting for the lock.
 
 Only step 2 is serialised, and it holds no encoding or hashing. Step 1's reads can be
 stale: if another writer appended to one of the streams in between, the insert hits
@@ -226,8 +232,11 @@ class SqlStore:
         """The events and stream heads as the dialect writes them (built before locking)."""
         raise NotImplementedError
 
-    def _write(self, db: Any, rows: Any, recorded_at: datetime) -> int:
-        """Under the lock: insert, commit, and return the last position before the batch."""
+    def _write(self, db: Any, rows: Any, *, lock: bool) -> tuple[int, datetime]:
+        """Take the lock if asked, insert, commit; the position before the batch, recorded_at.
+
+        recorded_at is ``self._now()``, raised to the last stored event's if that is later.
+        """
         raise NotImplementedError
 
     def _select_stream(
@@ -369,11 +378,8 @@ class SqlStore:
             if not prepared:
                 return []
             rows = self._rows(prepared)
-            if not locked:
-                self._lock(db)
-            recorded_at = self._now()
             try:
-                last = self._write(db, rows, recorded_at)
+                last, recorded_at = self._write(db, rows, lock=not locked)
             except self.driver_errors as exc:
                 if not locked and self._is_conflict(exc):
                     db.rollback()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -57,7 +58,7 @@ _HEADS = (
     "WHERE stream_id IN (SELECT value FROM json_each(?))"
 )
 _BY_EVENT_ID = select_events("event_id IN (SELECT value FROM json_each(?))")
-_LAST_POSITION = "SELECT coalesce(max(position), 0) FROM events"
+_LAST = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
 _INSERT_EVENTS = insert_events(f"VALUES ({', '.join('?' * 14)})")
 _UPSERT_HEADS = (
     "INSERT INTO streams (stream_id, stream_type, version, last_hash) VALUES (?, ?, ?, ?) "
@@ -186,7 +187,7 @@ class SqliteStore(SqlStore):
         stored: list[RecordedEvent] = []
         if event_ids:
             eids = json.dumps([e.hex for e in event_ids])
-            stored = [self._record(row) for row in db.execute(_BY_EVENT_ID, (eids,))]
+            stored = self._records(db.execute(_BY_EVENT_ID, (eids,)).fetchall())
         return heads, stored
 
     def _rows(
@@ -221,45 +222,64 @@ class SqliteStore(SqlStore):
         self,
         db: sqlite3.Connection,
         rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]],
-        recorded_at: datetime,
-    ) -> int:
+        *,
+        lock: bool,
+    ) -> tuple[int, datetime]:
         events, heads = rows
-        recorded = utc_text(recorded_at)
-        (last,) = db.execute(_LAST_POSITION).fetchone()
+        if lock:
+            self._lock(db)
+        now = self._now()
+        last, last_recorded = db.execute(_LAST).fetchone() or (0, "")
+        recorded = utc_text(now)
+        if recorded < last_recorded:  # fixed-width UTC text: text order is time order
+            recorded, now = last_recorded, datetime.fromisoformat(last_recorded)
         db.executemany(
             _INSERT_EVENTS,
             [(last + i, *e[:10], recorded, *e[10:]) for i, e in enumerate(events, 1)],
         )
         db.executemany(_UPSERT_HEADS, heads)
         db.commit()
-        return int(last)
+        return int(last), now
 
     # -- reading ------------------------------------------------------------------
 
-    def _record(self, row: tuple[Any, ...]) -> RecordedEvent:
-        (position, sid, stype, version, eid, etype, sv, data, meta, occ, off, rec, prev, h) = row
-        return RecordedEvent(
-            position,
-            UUID(sid),
-            stype,
-            version,
-            UUID(eid),
-            etype,
-            sv,
-            json.loads(data),
-            json.loads(meta),
-            datetime.fromisoformat(occ).astimezone(offset_zone(off)),
-            datetime.fromisoformat(rec),
-            prev,
-            h,
-            decoder=self.codec,
-        )
+    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
+        """Rows as records; a page's stream ids repeat, so each is parsed once."""
+        loads, parse_time, codec = json.loads, datetime.fromisoformat, self.codec
+        stream_ids: dict[str, UUID] = {}
+        records = []
+        for pos, sid, stype, version, eid, etype, sv, data, meta, occ, off, rec, prev, h in rows:
+            stream_id = stream_ids.get(sid)
+            if stream_id is None:
+                stream_id = stream_ids[sid] = UUID(sid)
+            occurred = parse_time(occ)
+            if off:
+                occurred = occurred.astimezone(offset_zone(off))
+            records.append(
+                RecordedEvent(
+                    pos,
+                    stream_id,
+                    stype,
+                    version,
+                    UUID(int=int(eid, 16)),
+                    etype,
+                    sv,
+                    loads(data),
+                    {} if meta == "{}" else loads(meta),
+                    occurred,
+                    parse_time(rec),
+                    prev,
+                    h,
+                    decoder=codec,
+                )
+            )
+        return records
 
     def _select_stream(
         self, db: sqlite3.Connection, stream_id: UUID, after: int, last: int, limit: int
     ) -> list[RecordedEvent]:
         cursor = db.execute(_STREAM_PAGE, (stream_id.hex, after, last, limit))
-        return [self._record(row) for row in cursor]
+        return self._records(cursor.fetchall())
 
     def _select_all(
         self, db: sqlite3.Connection, after: int, limit: int, types: list[str] | None
@@ -269,7 +289,7 @@ class SqliteStore(SqlStore):
         else:
             params = [p for t in types for p in (t, after, limit)]
             cursor = db.execute(typed_page_sql(len(types), "?"), (*params, limit))
-        return [self._record(row) for row in cursor]
+        return self._records(cursor.fetchall())
 
     def _select_version(self, db: sqlite3.Connection, stream_id: UUID) -> int:
         row = db.execute(_VERSION, (stream_id.hex,)).fetchone()

@@ -1,14 +1,15 @@
 """The store contract: the tests every ``EventStore`` must pass.
 
 Subclass :class:`EventStoreContract` in a test module and provide a ``store`` fixture
-that yields a fresh, empty store (built with the default codec)::
+that yields a fresh, empty store (built with the default codec, and with
+``clock=FakeClock()`` for the tests that move time; they skip otherwise)::
 
     import pytest
     from esframework.testing.contract import EventStoreContract
 
     @pytest.fixture
     def store(tmp_path):
-        with MyStore(tmp_path / "events.db") as s:
+        with MyStore(tmp_path / "events.db", clock=FakeClock()) as s:
             yield s
 
     class TestMyStore(EventStoreContract):
@@ -30,6 +31,8 @@ import pytest
 import esframework as esf
 from esframework.adapters.base import EventStore
 from esframework.audit import GENESIS_HASH, verify_records
+from esframework.events import RecordedEvent
+from esframework.testing.clock import FakeClock
 
 __all__ = ["Counted", "EventStoreContract", "Measured", "Noted", "Opaque"]
 
@@ -247,12 +250,94 @@ class EventStoreContract:
         assert [r.position for r in store.read_all(after=positions[0], limit=2)] == positions[1:3]
         assert list(store.read_all(after=positions[-1])) == []
 
+    def test_tailing_reader_sees_every_event_once_in_order(self, store: EventStore) -> None:
+        """A reader tailing read_all(after=last) while 4 threads write never skips an event."""
+        writers, appends = 4, 60
+        finished = threading.Event()
+        seen: list[RecordedEvent] = []
+        failures: list[BaseException] = []
+
+        def tail() -> None:
+            last = 0
+            try:
+                while True:
+                    was_finished = finished.is_set()
+                    for rec in store.read_all(after=last):
+                        assert rec.position == last + 1, f"{last} then {rec.position}"
+                        seen.append(rec)
+                        last = rec.position
+                    if was_finished:
+                        return
+            except BaseException as exc:
+                failures.append(exc)
+
+        def write(name: str) -> None:
+            sid, version = uuid4(), 0
+            try:
+                for i in range(appends):
+                    batch = _notes(*(f"{name}-{i}-{k}" for k in range(1 + i % 3)))
+                    store.append(sid, batch, expected_version=version)
+                    version += len(batch)
+            except BaseException as exc:
+                failures.append(exc)
+
+        reader = threading.Thread(target=tail)
+        threads = [threading.Thread(target=write, args=(f"w{n}",)) for n in range(writers)]
+        reader.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        finished.set()
+        reader.join()
+        assert not failures, failures
+        stored = list(store.read_all())
+        assert len(stored) == writers * sum(1 + i % 3 for i in range(appends))
+        assert [r.event_id for r in seen] == [r.event_id for r in stored]
+        assert verify_records(seen).ok
+
     def test_read_all_filters_by_type(self, store: EventStore) -> None:
         """types= keeps only events of the named types, still in order."""
         store.append(uuid4(), [Noted("x"), Counted(n=1), Noted("y")], expected_version=0)
         got = list(store.read_all(types=["esf.contract.Counted"]))
         assert [r.event for r in got] == [Counted(n=1)]
         assert [r.event.text for r in store.read_all(types=["esf.contract.Noted"])] == ["x", "y"]
+
+    def test_read_all_merges_several_types_in_position_order(self, store: EventStore) -> None:
+        """types= with several names interleaves them by position, with after and limit."""
+        a, b = uuid4(), uuid4()
+        store.append(a, [Noted("1"), Counted(n=2), Noted("3")], expected_version=0)
+        store.append(b, [Counted(n=4), Measured([5.0]), Noted("6")], expected_version=0)
+        wanted = ["esf.contract.Noted", "esf.contract.Counted", "esf.contract.Noted"]
+        expected = [r for r in store.read_all() if r.event_type != "esf.contract.Measured"]
+        assert [r.event.n if isinstance(r.event, Counted) else r.event.text for r in expected] == [
+            "1",
+            2,
+            "3",
+            4,
+            "6",
+        ]
+        assert list(store.read_all(types=wanted)) == expected
+        assert (
+            list(store.read_all(after=expected[1].position, limit=2, types=wanted))
+            == (expected[2:4])
+        )
+        assert list(store.read_all(types=[])) == []
+
+    def test_recorded_at_never_decreases_along_positions(self, store: EventStore) -> None:
+        """A clock stepping back does not make a later position look recorded earlier."""
+        clock = getattr(store, "clock", None)
+        if not isinstance(clock, FakeClock):
+            pytest.skip("needs a store built with clock=FakeClock()")
+        clock.set(datetime(2030, 1, 1, tzinfo=UTC))
+        (first,) = store.append(uuid4(), _notes("a"), expected_version=0)
+        clock.set(datetime(2029, 1, 1, tzinfo=UTC))
+        (second,) = store.append(uuid4(), _notes("b"), expected_version=0)
+        assert second.recorded_at == first.recorded_at
+        assert [r.recorded_at for r in store.read_all()] == [first.recorded_at] * 2
+        clock.set(datetime(2031, 1, 1, tzinfo=UTC))
+        (third,) = store.append(uuid4(), _notes("c"), expected_version=0)
+        assert third.recorded_at == datetime(2031, 1, 1, tzinfo=UTC)
 
     # -- batches -------------------------------------------------------------------
 
