@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
+import attrs
 import pytest
+import sqlalchemy as sa
 
 import esframework as esf
 from esframework.adapters import redact
@@ -62,7 +66,31 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         yield s
 
 
+@attrs.frozen
+class Database:
+    """A new SQL database for one test: connect to it as often as the test needs."""
+
+    kind: str
+    url: str
+    options: dict[str, Any]
+
+    def connect(self, **options: Any) -> EventStore:
+        """A store on this database (close it, or use it in a with block)."""
+        return esf.connect(self.url, **{**self.options, **options})
+
+
 @pytest.fixture(params=SQL_STORES)
-def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of a new SQL database of each kind (PostgreSQL: pass a schema of your own)."""
-    return store_url(request.param, request, tmp_path)
+def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A new SQLite file, or a new PostgreSQL schema (dropped afterwards)."""
+    url = store_url(request.param, request, tmp_path)
+    if request.param == "sqlite":
+        yield Database("sqlite", url, {})
+        return
+    schema = f"esf_test_{uuid4().hex[:16]}"
+    yield Database("postgres", url, {"schema": schema})
+    engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        engine.dispose()

@@ -286,6 +286,28 @@ class SqlStore:
             finally:
                 raw.close()
 
+    def _begin(self, conn: sa.Connection) -> None:
+        """Start a write transaction on a SQLAlchemy connection."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A SQLAlchemy connection in a write transaction on the store's database.
+
+        For tools and read models kept next to the events: the transaction commits
+        when the block ends cleanly and rolls back when it raises. Database errors
+        surface as esframework errors; changing a stored event raises
+        ``ImmutableEventError``.
+        """
+        self._check_open()
+        with self._serial:
+            try:
+                with self.engine.connect() as conn:
+                    self._begin(conn)
+                    yield conn
+                    conn.commit()
+            except sa.exc.DBAPIError as exc:
+                raise self._translate(exc.orig or exc) from exc
+
     def _prepare_schema(self) -> None:
         """Create or migrate the schema, or refuse one newer than this library."""
         try:

@@ -142,6 +142,9 @@ class SqliteStore(SqlStore):
     def _schema_lock(self, conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    def _begin(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
     def _triggers(self) -> list[str]:
         return [
             f"CREATE TRIGGER events_refuse_{op.lower()} BEFORE {op} ON events "
