@@ -149,7 +149,7 @@ class PostgresStore(SqlStore):
         connect_timeout: int = 10,
         page_size: int = 1000,
     ) -> None:
-        sa_url, self.schema = _parse(url, schema)
+        sa_url, self.schema, where = _parse(url, schema)
         self._password = sa_url.password
         connect_args: dict[str, Any] = {}
         if "connect_timeout" not in sa_url.query:
@@ -165,7 +165,6 @@ class PostgresStore(SqlStore):
         )
         sa.event.listen(engine, "connect", self._configure)
         self._lock_key = 0
-        where = sa_url.render_as_string(hide_password=True)
         if self.schema is not None:
             where += f" schema={self.schema}"
         super().__init__(engine, where=where, codec=codec, clock=clock, page_size=page_size)
@@ -364,8 +363,11 @@ class PostgresStore(SqlStore):
         return 0 if row is None else int(row[0])
 
 
-def _parse(url: str | sa.URL, schema: str | None) -> tuple[sa.URL, str | None]:
-    """The SQLAlchemy URL for psycopg 3, and the schema the store lives in."""
+def _parse(url: str | sa.URL, schema: str | None) -> tuple[sa.URL, str | None, str]:
+    """The SQLAlchemy URL for psycopg 3, the schema the store lives in, and where it is.
+
+    ``where`` is the URL as given, without password and schema, for messages.
+    """
     try:
         parsed = sa.make_url(url)
         parsed.port  # noqa: B018 - a port that is not a number raises here
@@ -398,7 +400,9 @@ def _parse(url: str | sa.URL, schema: str | None) -> tuple[sa.URL, str | None]:
             "lower-case letters, digits and underscores, starting with a letter or "
             "underscore, and not starting with pg_"
         )
-    return parsed.set(drivername="postgresql+psycopg", query=query), chosen
+    parsed = parsed.set(query=query)
+    where = parsed.render_as_string(hide_password=True)
+    return parsed.set(drivername="postgresql+psycopg"), chosen, where
 
 
 def _redacted(url: str | sa.URL) -> str:

@@ -111,7 +111,9 @@ class SqliteStore(SqlStore):
         self.synchronous = synchronous
         database = sa_url.database or ""
         memory = database in ("", ":memory:")
-        sa_url = sa_url.set(drivername="sqlite+pysqlite", query={})
+        sa_url = sa_url.set(query={})
+        where = str(sa_url)
+        sa_url = sa_url.set(drivername="sqlite+pysqlite")
         connect_args = {"check_same_thread": False, "timeout": self.busy_timeout}
         if memory:
             engine = sa.create_engine(
@@ -124,7 +126,7 @@ class SqliteStore(SqlStore):
         sa.event.listen(engine, "connect", self._configure)
         super().__init__(
             engine,
-            where=str(sa_url),
+            where=where,
             codec=codec,
             clock=clock,
             page_size=page_size,
