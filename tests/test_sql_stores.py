@@ -189,3 +189,38 @@ def test_writers_in_several_processes_queue_cleanly(sql_db, tmp_path: Path) -> N
         assert len(events) == 1 + 2 * 3 * 40
         assert [r.position for r in events] == list(range(1, len(events) + 1))
         assert verify_records(events).ok
+
+
+def test_a_unique_violation_surfaces_as_esframework_error(sql_db) -> None:
+    """Writing a stored event id again behind the store's back is DuplicateEventId."""
+    with sql_db.connect() as store:
+        assert isinstance(store, SqlStore)
+        store.append(uuid4(), _notes("a"), expected_version=0)
+        copy = (
+            "INSERT INTO events SELECT position + 1, stream_id, stream_type, version + 1, "
+            "event_id, event_type, schema_version, data, metadata, occurred_at, "
+            "occurred_offset, recorded_at, prev_hash, hash FROM events"
+        )
+        with pytest.raises(esf.DuplicateEventId), store.transaction() as c:
+            c.exec_driver_sql(copy)
+        assert len(list(store.read_all())) == 1
+
+
+@pytest.mark.postgres
+def test_a_dead_pooled_connection_is_replaced(postgres_url: str) -> None:
+    """After the server drops the store's connection, the next calls work on a new one."""
+    with fresh_store(postgres_url, pool_size=1, max_overflow=0) as store:
+        assert isinstance(store, SqlStore)
+        sid = uuid4()
+        store.append(sid, _notes("a"), expected_version=0)
+        for drop in ("append", "read"):
+            with store.transaction() as c:
+                pid = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            admin = sa.create_engine(store.engine.url)
+            with admin.begin() as other:
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.dispose()
+            if drop == "append":
+                store.append(sid, _notes("b"), expected_version=1)
+            else:
+                assert [r.event.text for r in store.read_stream(sid)] == ["a", "b"]

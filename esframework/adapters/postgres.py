@@ -227,6 +227,8 @@ class PostgresStore(SqlStore):
             )
         if isinstance(exc, psycopg.ProgrammingError) and "invalid dsn" in message:
             return InvalidStoreUrl(f"cannot connect with {self.where}: {message}")
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            return self._unique_violation(str(exc.diag.constraint_name))
         if state == "42P01":
             return StoreError(
                 f"the event store's tables are missing at {self.where} ({message}): was the "
@@ -343,13 +345,14 @@ class PostgresStore(SqlStore):
         ]
 
     def _select_stream(
-        self, db: psycopg.Connection[Any], stream_id: UUID, after: int, last: int, limit: int
+        self, db: psycopg.Connection[Any], *, stream_id: UUID, after: int, last: int
     ) -> list[RecordedEvent]:
-        cursor = db.execute(_STREAM_PAGE, (stream_id, after, last, limit), binary=True)
+        params = (stream_id, after, last, self.page_size)
+        cursor = db.execute(_STREAM_PAGE, params, binary=True)
         return self._records(cursor.fetchall())
 
     def _select_all(
-        self, db: psycopg.Connection[Any], after: int, limit: int, types: list[str] | None
+        self, db: psycopg.Connection[Any], *, after: int, limit: int, types: list[str] | None
     ) -> list[RecordedEvent]:
         if types is None:
             cursor = db.execute(_ALL_PAGE, (after, limit), binary=True)

@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, ClassVar, NamedTuple, Self
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -64,10 +64,12 @@ from esframework.adapters.base import ANY, ExpectedVersion
 from esframework.audit import GENESIS_HASH
 from esframework.errors import (
     ConcurrencyError,
+    DuplicateEventId,
     EsfError,
     SerializationError,
     StoreClosed,
     StoreError,
+    StoreUnavailable,
 )
 from esframework.events import Clock, RecordedEvent, utc_now
 from esframework.serialization import EventCodec
@@ -102,6 +104,11 @@ def insert_events(values: str) -> str:
 
 MAX_VERSION = 2**31 - 1
 """The highest version a stream can reach (the column is a 32-bit integer)."""
+
+MAX_POSITION = 2**63 - 1
+"""The highest position the log can reach (a 64-bit integer)."""
+
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=64)
@@ -148,6 +155,10 @@ class Head(NamedTuple):
 
 class _Retry(Exception):
     """The optimistic attempt lost a race on a stream; run again under the lock."""
+
+
+class _Disconnected(StoreUnavailable):
+    """A pooled connection turned out dead (e.g. the server restarted since it was used)."""
 
 
 class SqlStore:
@@ -240,13 +251,13 @@ class SqlStore:
         raise NotImplementedError
 
     def _select_stream(
-        self, db: Any, stream_id: UUID, after: int, last: int, limit: int
+        self, db: Any, *, stream_id: UUID, after: int, last: int
     ) -> list[RecordedEvent]:
-        """Up to ``limit`` events of a stream with ``after < version <= last``."""
+        """Up to ``page_size`` events of a stream with ``after < version <= last``."""
         raise NotImplementedError
 
     def _select_all(
-        self, db: Any, after: int, limit: int, types: list[str] | None
+        self, db: Any, *, after: int, limit: int, types: list[str] | None
     ) -> list[RecordedEvent]:
         """Up to ``limit`` events with a position above ``after``, of ``types`` if given."""
         raise NotImplementedError
@@ -280,11 +291,27 @@ class SqlStore:
             try:
                 yield raw.driver_connection
             except self.driver_errors as exc:
+                error = self._translate(exc)
                 if self._is_disconnect(exc):
                     raw.invalidate()
-                raise self._translate(exc) from exc
+                    raise _Disconnected(str(error)) from exc
+                raise error from exc
             finally:
                 raw.close()
+
+    def _run(self, operation: Callable[[Any], T]) -> T:
+        """``operation(db)`` on a pooled connection; again on a new one if that was dead.
+
+        Running an append again is safe: its event ids are fixed, so if the first
+        attempt committed before the connection died, the second finds the stored
+        events and returns them (the idempotent-retry rule).
+        """
+        try:
+            with self._connection() as db:
+                return operation(db)
+        except _Disconnected:
+            with self._connection() as db:
+                return operation(db)
 
     def _begin(self, conn: sa.Connection) -> None:
         """Start a write transaction on a SQLAlchemy connection."""
@@ -374,40 +401,61 @@ class SqlStore:
         *,
         locked: bool,
     ) -> list[RecordedEvent]:
+        return self._run(lambda db: self._append_on(db, plan, stream_types, locked=locked))
+
+    def _append_on(
+        self,
+        db: Any,
+        plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]],
+        stream_types: dict[UUID, str],
+        *,
+        locked: bool,
+    ) -> list[RecordedEvent]:
         event_ids = [d.event_id for _, ds in plan.values() for d in ds]
-        with self._connection() as db:
-            if locked:
-                self._lock(db)
-            heads, stored = self._pre_read(db, list(plan), event_ids)
-            replay = find_replay(
-                {s: ds for s, (_, ds) in plan.items()}, {r.event_id: r for r in stored}
+        if locked:
+            self._lock(db)
+        heads, stored = self._pre_read(db, list(plan), event_ids)
+        replay = find_replay(
+            {s: ds for s, (_, ds) in plan.items()}, {r.event_id: r for r in stored}
+        )
+        if replay is not None:
+            return replay
+        prepared: list[PreparedEvent] = []
+        for stream_id, (expected, drafts) in plan.items():
+            head = heads.get(stream_id)
+            current = head.version if head is not None else 0
+            if expected is not ANY and expected != current:
+                raise ConcurrencyError(stream_id, expected, current)
+            stream_type = check_stream_type(
+                stream_id,
+                head.stream_type if head is not None else None,
+                stream_types.get(stream_id),
             )
-            if replay is not None:
-                return replay
-            prepared: list[PreparedEvent] = []
-            for stream_id, (expected, drafts) in plan.items():
-                head = heads.get(stream_id)
-                current = head.version if head is not None else 0
-                if expected is not ANY and expected != current:
-                    raise ConcurrencyError(stream_id, expected, current)
-                stream_type = check_stream_type(
-                    stream_id,
-                    head.stream_type if head is not None else None,
-                    stream_types.get(stream_id),
-                )
-                last_hash = head.last_hash if head is not None else GENESIS_HASH
-                prepared += chain(drafts, stream_id, stream_type, current, last_hash)
-            if not prepared:
-                return []
-            rows = self._rows(prepared)
-            try:
-                last, recorded_at = self._write(db, rows, lock=not locked)
-            except self.driver_errors as exc:
-                if not locked and self._is_conflict(exc):
-                    db.rollback()
-                    raise _Retry from exc
-                raise
+            last_hash = head.last_hash if head is not None else GENESIS_HASH
+            prepared += chain(drafts, stream_id, stream_type, current, last_hash)
+        if not prepared:
+            return []
+        rows = self._rows(prepared)
+        try:
+            last, recorded_at = self._write(db, rows, lock=not locked)
+        except self.driver_errors as exc:
+            if not locked and self._is_conflict(exc):
+                db.rollback()
+                raise _Retry from exc
+            raise
         return [p.record(last + i, recorded_at, self.codec) for i, p in enumerate(prepared, 1)]
+
+    def _unique_violation(self, what: str) -> StoreError:
+        """A unique constraint broken under the write lock: a writer that skips the lock."""
+        if "event_id" in what:
+            return DuplicateEventId(
+                f"an event id of this batch was stored meanwhile by a writer that does not "
+                f"take the store's lock ({what}): retry the append to get the stored events"
+            )
+        return StoreError(
+            f"a stream of this batch moved meanwhile by a writer that does not take the "
+            f"store's lock ({what}): reload and retry; check what else writes to {self.where}"
+        )
 
     def _now(self) -> datetime:
         now = self.clock()
@@ -427,12 +475,13 @@ class SqlStore:
         check_stream_id(stream_id)
         self._check_open()
         last = MAX_VERSION if to_version is None else min(to_version, MAX_VERSION)
-        return self._stream_pages(stream_id, max(from_version, 1) - 1, last)
+        return self._stream_pages(stream_id, min(max(from_version, 1), MAX_VERSION) - 1, last)
 
     def _stream_pages(self, stream_id: UUID, after: int, last: int) -> Iterator[RecordedEvent]:
         while after < last:
-            with self._connection() as db:
-                page = self._select_stream(db, stream_id, after, last, self.page_size)
+            page = self._run(
+                functools.partial(self._select_stream, stream_id=stream_id, after=after, last=last)
+            )
             yield from page
             if len(page) < self.page_size:
                 return
@@ -446,7 +495,7 @@ class SqlStore:
         if isinstance(types, str):
             raise TypeError(f"types must be a sequence of event type names, not {types!r}")
         wanted = None if types is None else list(dict.fromkeys(types))
-        return self._all_pages(max(after, 0), limit, wanted)
+        return self._all_pages(min(max(after, 0), MAX_POSITION), limit, wanted)
 
     def _all_pages(
         self, after: int, limit: int | None, types: list[str] | None
@@ -456,8 +505,9 @@ class SqlStore:
             return
         while remaining is None or remaining > 0:
             n = self.page_size if remaining is None else min(self.page_size, remaining)
-            with self._connection() as db:
-                page = self._select_all(db, after, n, types)
+            page = self._run(
+                functools.partial(self._select_all, after=after, limit=n, types=types)
+            )
             yield from page
             if len(page) < n:
                 return
@@ -468,8 +518,7 @@ class SqlStore:
     def stream_version(self, stream_id: UUID) -> int:
         """The stream's current version; 0 when it does not exist."""
         check_stream_id(stream_id)
-        with self._connection() as db:
-            return self._select_version(db, stream_id)
+        return self._run(lambda db: self._select_version(db, stream_id))
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -174,6 +174,8 @@ class SqliteStore(SqlStore):
                 f"cannot use SQLite database {self.where} ({exc}): check that the path exists, "
                 "is writable and is an SQLite database"
             )
+        if self._is_conflict(exc):
+            return self._unique_violation(str(exc))
         return StoreError(f"SQLite error on {self.where}: {exc}")
 
     def _is_conflict(self, exc: BaseException) -> bool:
@@ -281,13 +283,13 @@ class SqliteStore(SqlStore):
         return records
 
     def _select_stream(
-        self, db: sqlite3.Connection, stream_id: UUID, after: int, last: int, limit: int
+        self, db: sqlite3.Connection, *, stream_id: UUID, after: int, last: int
     ) -> list[RecordedEvent]:
-        cursor = db.execute(_STREAM_PAGE, (stream_id.hex, after, last, limit))
+        cursor = db.execute(_STREAM_PAGE, (stream_id.hex, after, last, self.page_size))
         return self._records(cursor.fetchall())
 
     def _select_all(
-        self, db: sqlite3.Connection, after: int, limit: int, types: list[str] | None
+        self, db: sqlite3.Connection, *, after: int, limit: int, types: list[str] | None
     ) -> list[RecordedEvent]:
         if types is None:
             cursor = db.execute(_ALL_PAGE, (after, limit))

@@ -228,6 +228,60 @@ class EventStoreContract:
         assert sorted(r.event.text for r in stored) == sorted(successes)
         assert verify_records(store.read_all()).ok
 
+    def test_concurrent_any_appends_all_land_chained(self, store: EventStore) -> None:
+        """Threads appending with ANY to one stream: every event stored once, one chain."""
+        sid = uuid4()
+        failures: list[BaseException] = []
+
+        def writer(name: str) -> None:
+            try:
+                for i in range(15):
+                    store.append(sid, _notes(f"{name}-{i}a", f"{name}-{i}b"), esf.ANY)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(f"w{n}",)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures, failures
+        stored = list(store.read_stream(sid))
+        assert [r.version for r in stored] == list(range(1, 121))
+        texts = [r.event.text for r in stored]
+        assert len(set(texts)) == 120
+        assert all(texts[i].endswith("a") and texts[i + 1].endswith("b") for i in range(0, 120, 2))
+        assert verify_records(store.read_all()).ok
+
+    def test_racing_identical_retries_store_once(self, store: EventStore) -> None:
+        """The same batch sent by several threads at once is stored once; all get its records."""
+        sid = uuid4()
+        batch = [esf.NewEvent(Noted("once")), esf.NewEvent(Noted("twice"))]
+        results: list[list[RecordedEvent]] = []
+        failures: list[BaseException] = []
+        start = threading.Barrier(4)
+
+        def send() -> None:
+            start.wait()
+            try:
+                results.append(store.append(sid, batch, expected_version=esf.ANY))
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=send) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures, failures
+        stored = list(store.read_all())
+        assert [r.event.text for r in stored] == ["once", "twice"]
+        assert all(
+            [(r.event_id, r.position, r.hash) for r in got]
+            == [(r.event_id, r.position, r.hash) for r in stored]
+            for got in results
+        )
+
     # -- the global order ----------------------------------------------------------
 
     def test_read_all_is_in_position_order_without_gaps(self, store: EventStore) -> None:
