@@ -30,9 +30,9 @@ import psycopg
 import sqlalchemy as sa
 
 from esframework.adapters._common import PreparedEvent
-from esframework.adapters.sql import (
+from esframework.adapters.sql import SqlStore
+from esframework.adapters.sql_rows import (
     Head,
-    SqlStore,
     offset_zone,
     select_events,
     typed_page_sql,

@@ -28,9 +28,9 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from esframework.adapters._common import PreparedEvent
-from esframework.adapters.sql import (
+from esframework.adapters.sql import SqlStore
+from esframework.adapters.sql_rows import (
     Head,
-    SqlStore,
     insert_events,
     offset_zone,
     select_events,
