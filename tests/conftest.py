@@ -37,8 +37,8 @@ def postgres_url() -> str:
             pass
     except esf.StoreUnavailable as exc:
         reason = (
-            f"PostgreSQL at {redact(POSTGRES_URL)} is unavailable ({exc}); start it or set "
-            "ESF_TEST_POSTGRES_URL"
+            f"PostgreSQL at {redact(POSTGRES_URL)} is unavailable; start it or set "
+            f"ESF_TEST_POSTGRES_URL ({' '.join(str(exc).split())})"
         )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and {reason}")

@@ -206,7 +206,7 @@ class PostgresStore(SqlStore):
 
     def _translate(self, exc: BaseException) -> EsfError:
         state = getattr(exc, "sqlstate", None) or ""
-        message = str(exc).strip()
+        message = " ".join(str(exc).split())
         if self._password:
             message = message.replace(self._password, "***")
         if state == IMMUTABLE_SQLSTATE:

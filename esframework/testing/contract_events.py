@@ -6,6 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 import esframework as esf
 
 __all__ = ["HOSTILE", "Counted", "Measured", "Noted", "Opaque", "Unstorable", "notes"]
@@ -29,9 +31,10 @@ class Counted:
 
 @esf.event(name="esf.contract.Measured")
 class Measured:
-    """An event with binary floats, which databases may hand back in another form."""
+    """An event with floats and free-form JSON, whose stored form stores may normalise."""
 
     values: list[float]
+    extra: dict[str, Any] = attrs.field(factory=dict)
 
 
 class Opaque:

@@ -1,4 +1,4 @@
-"""The pytest plugin's event_store fixture runs users' tests on any store."""
+"""The pytest plugin runs users' tests on any store: --esf-store and esf_store_url."""
 
 from __future__ import annotations
 
