@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import uuid4
 
@@ -224,3 +224,33 @@ def test_a_dead_pooled_connection_is_replaced(postgres_url: str) -> None:
                 store.append(sid, _notes("b"), expected_version=1)
             else:
                 assert [r.event.text for r in store.read_stream(sid)] == ["a", "b"]
+
+
+def test_many_types_are_filtered_in_one_scan(sql_db) -> None:
+    """read_all with more types than index scans pay for still filters exactly."""
+    with sql_db.connect(page_size=2) as store:
+        store.append(uuid4(), [Noted("a"), Counted(n=1), Noted("b")], expected_version=0)
+        many = ["esf.contract.Noted", *(f"unused.{i}" for i in range(40))]
+        assert [r.event.text for r in store.read_all(types=many)] == ["a", "b"]
+        assert [r.event.text for r in store.read_all(types=many, limit=1)] == ["a"]
+
+
+def test_times_outside_utc_range_are_refused(sql_db) -> None:
+    """An occurred_at whose UTC instant falls before year 1 is a SerializationError."""
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    with sql_db.connect() as store:
+        with pytest.raises(esf.SerializationError):
+            store.append(uuid4(), [esf.NewEvent(Noted("a"), occurred_at=early)])
+        assert list(store.read_all()) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg", "postgres"])
+def test_postgres_url_forms_all_use_psycopg_3(postgres_url: str, scheme: str) -> None:
+    """postgresql://, postgresql+psycopg:// and postgres:// open a psycopg 3 store."""
+    url = scheme + postgres_url[postgres_url.index("://") :]
+    with fresh_store(url) as store:
+        assert isinstance(store, SqlStore)
+        assert store.engine.dialect.driver == "psycopg"
+        store.append(uuid4(), _notes("a"), expected_version=0)
+        assert len(list(store.read_all())) == 1

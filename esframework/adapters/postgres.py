@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -275,7 +275,7 @@ class PostgresStore(SqlStore):
                     d.schema_version,
                     d.data_json,
                     d.metadata_json,
-                    d.occurred_at,
+                    d.occurred_at.astimezone(UTC),
                     utc_offset(d.occurred_at, d.event_type),
                     p.prev_hash,
                     p.hash,

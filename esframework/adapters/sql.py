@@ -38,6 +38,7 @@ move. What it costs is in docs/adapters.md.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -67,6 +68,7 @@ from esframework.errors import (
     ConcurrencyError,
     DuplicateEventId,
     EsfError,
+    SerializationError,
     StoreClosed,
     StoreError,
     StoreUnavailable,
@@ -81,6 +83,10 @@ MAX_VERSION = 2**31 - 1
 
 MAX_POSITION = 2**63 - 1
 """The highest position the log can reach (a 64-bit integer)."""
+
+MAX_TYPE_SCANS = 32
+"""Above this many types, read_all(types=...) filters one scan of the log instead of
+reading one index range per type (SQLite caps a compound SELECT at 500 parts)."""
 
 T = TypeVar("T")
 
@@ -367,7 +373,13 @@ class SqlStore:
             prepared += chain(drafts, stream_id, stream_type, current, last_hash)
         if not prepared:
             return []
-        rows = self._rows(prepared)
+        try:
+            rows = self._rows(prepared)
+        except OverflowError as exc:  # e.g. year 1 with a positive offset is before UTC's year 1
+            raise SerializationError(
+                f"a time of this batch cannot be stored as UTC ({exc}): use times within "
+                "years 1-9999 in UTC"
+            ) from exc
         try:
             last, recorded_at = self._write(db, rows, lock=not locked)
         except self.driver_errors as exc:
@@ -434,6 +446,11 @@ class SqlStore:
     ) -> Iterator[RecordedEvent]:
         remaining = limit
         if types is not None and not types:
+            return
+        if types is not None and len(types) > MAX_TYPE_SCANS:
+            wanted = frozenset(types)
+            matching = (r for r in self._all_pages(after, None, None) if r.event_type in wanted)
+            yield from itertools.islice(matching, limit)
             return
         while remaining is None or remaining > 0:
             n = self.page_size if remaining is None else min(self.page_size, remaining)
