@@ -129,7 +129,7 @@ class SqlStore:
         self.clock = clock if clock is not None else utc_now
         self.page_size = page_size
         self._serial: AbstractContextManager[Any] = (
-            threading.Lock() if serialise else nullcontext()
+            threading.RLock() if serialise else nullcontext()
         )
         self._closed = False
         try:
@@ -261,7 +261,8 @@ class SqlStore:
         For tools and read models kept next to the events: the transaction commits
         when the block ends cleanly and rolls back when it raises. Database errors
         surface as esframework errors; changing a stored event raises
-        ``ImmutableEventError``.
+        ``ImmutableEventError``. On SQLite the block holds the database's write lock,
+        so do not append through the store inside it.
         """
         self._check_open()
         with self._serial:

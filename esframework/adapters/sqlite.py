@@ -51,6 +51,17 @@ from esframework.serialization import EventCodec
 __all__ = ["SqliteStore"]
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+_UNAVAILABLE = (
+    "SQLITE_CANTOPEN",
+    "SQLITE_NOTADB",
+    "SQLITE_IOERR",
+    "SQLITE_READONLY",
+    "SQLITE_FULL",
+    "SQLITE_CORRUPT",
+    "SQLITE_PERM",
+    "SQLITE_LOCKED",
+)
+"""SQLite error names that mean the database file cannot be used as it is."""
 IMMUTABLE = "esframework: stored events are immutable"
 
 _HEADS = (
@@ -167,9 +178,7 @@ class SqliteStore(SqlStore):
                 f"SQLite database {self.where} stayed locked by another writer for more than "
                 f"busy_timeout={self.busy_timeout}s: retry, or raise busy_timeout"
             )
-        if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
-            exc, sqlite3.IntegrityError
-        ):
+        if name.startswith(_UNAVAILABLE) or "unable to open" in str(exc):
             return StoreUnavailable(
                 f"cannot use SQLite database {self.where} ({exc}): check that the path exists, "
                 "is writable and is an SQLite database"
