@@ -110,11 +110,9 @@ def test_sqlite_writer_killed_mid_insert_leaves_nothing(tmp_path: Path) -> None:
 def test_postgres_writer_killed_mid_append_leaves_no_partial_batch(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    """SIGKILL while a 50,000-event batch is in flight: whole or absent, and the lock is free.
-
-    The test holds the store's write lock, so the writer is caught with its batch
-    sent and waiting; it is killed there, then the lock is released.
-    """
+    """SIGKILL while a 50,000-event batch is in flight: whole or absent, and the lock is free."""
+    # The test holds the store's write lock, so the writer is caught with its batch
+    # sent and waiting; it is killed there, then the lock is released.
     schema = f"esf_test_{uuid4().hex[:12]}"
     with esf.connect(postgres_url, schema=schema) as store:
         assert isinstance(store, SqlStore)
