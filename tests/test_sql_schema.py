@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import uuid4
 
@@ -136,21 +138,18 @@ def test_tables_it_did_not_create_are_not_taken_over(sql_db) -> None:
             sql_db.connect()
 
 
-class _raw:
-    """A plain SQLAlchemy engine on the test database, disposed on exit."""
-
-    def __init__(self, db: Any) -> None:
-        url = sa.make_url(db.url)
-        if db.kind == "postgres":
-            url = url.set(drivername="postgresql+psycopg")
-            self.engine = sa.create_engine(
-                url, connect_args={"options": f"-csearch_path={db.options['schema']}"}
-            )
-        else:
-            self.engine = sa.create_engine(url)
-
-    def __enter__(self) -> sa.Engine:
-        return self.engine
-
-    def __exit__(self, *exc: object) -> None:
-        self.engine.dispose()
+@contextmanager
+def _raw(db: Any) -> Iterator[sa.Engine]:
+    """A plain SQLAlchemy engine on the test database (its schema first in PostgreSQL)."""
+    url = sa.make_url(db.url)
+    if db.kind == "postgres":
+        engine = sa.create_engine(
+            url.set(drivername="postgresql+psycopg"),
+            connect_args={"options": f"-csearch_path={db.options['schema']}"},
+        )
+    else:
+        engine = sa.create_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
