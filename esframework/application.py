@@ -17,6 +17,7 @@ from esframework.adapters.base import ConflictStore, EventStore, SnapshotStore
 from esframework.aggregate import Aggregate, options_of
 from esframework.audit import AuditReport, Seal, verify
 from esframework.audit import seal as audit_seal
+from esframework.cache import AggregateCache
 from esframework.commands import CommandRouter
 from esframework.conflicts import (
     Conflict,
@@ -38,7 +39,7 @@ from esframework.registry import Registry, default_registry
 from esframework.repository import Repository
 from esframework.serialization import EventCodec
 from esframework.snapshots import take
-from esframework.unit_of_work import UnitOfWork, Unresolved, command_metadata
+from esframework.unit_of_work import StaleCache, UnitOfWork, Unresolved, command_metadata
 
 __all__ = ["Application", "CommandResult", "OpenConflict"]
 
@@ -97,9 +98,11 @@ class Application:
         registry: Registry | None = None,
         on_conflict: ConflictListener | None = None,
         require_user: bool = False,
+        cache_size: int = 0,
     ) -> None:
         self.store = store
         self.require_user = require_user
+        self.cache = AggregateCache(cache_size)
         self.aggregates = tuple(dict.fromkeys(aggregates))
         self.projections = tuple(projections)
         codec = getattr(store, "codec", None)
@@ -142,17 +145,23 @@ class Application:
         command_id = uuid4()
         note: ConflictResolved | None = None
         attempts = 0
+        use_cache = True
         while True:
             uow = UnitOfWork(self, user_id=user_id, correlation_id=correlation_id, id=command_id)
             uow.signal_unresolved = True
             uow.prior_attempts = attempts
             uow.command = cmd
+            uow.use_cache = use_cache
             try:
                 agg = uow.target(cmd, route)
                 if note is not None:
                     agg.record(note)
                 route.handler.function(agg, cmd)
                 records = uow.commit()
+            except StaleCache:
+                uow.rollback()
+                use_cache = False  # the cache's conflict, not the command's: run again
+                continue
             except Unresolved as unresolved:
                 uow.rollback()
                 conflict, resolution = unresolved.conflict, unresolved.resolution
@@ -379,13 +388,19 @@ class Application:
         if fn is None:
             return UnitOfWork(self, user_id=user_id, correlation_id=correlation_id)
         attempts = 0
+        use_cache = True
         while True:
             uow = UnitOfWork(self, user_id=user_id, correlation_id=correlation_id)
             uow.signal_unresolved = True
             uow.prior_attempts = attempts
+            uow.use_cache = use_cache
             try:
                 result = fn(uow)
                 uow.commit()
+            except StaleCache:
+                uow.rollback()
+                use_cache = False
+                continue
             except Unresolved as unresolved:
                 uow.rollback()
                 if unresolved.resolution.action != "retry":

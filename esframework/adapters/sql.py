@@ -399,7 +399,15 @@ class SqlStore(Auditable, SideTables):
         event_ids = [d.event_id for _, ds in plan.values() for d in ds]
         if locked:
             self._lock(db)
-        heads, stored = self._pre_read(db, list(plan), event_ids)
+        if not locked and all(expected == 0 for expected, _ in plan.values()):
+            # Only new streams: their heads are known (version 0, the genesis hash), so
+            # skip the pre-read. If one exists after all, or an event id was stored
+            # before (a retry), the unique indexes refuse the insert and the append runs
+            # again under the lock, with the pre-read.
+            heads: dict[UUID, Head] = {}
+            stored: list[RecordedEvent] = []
+        else:
+            heads, stored = self._pre_read(db, list(plan), event_ids)
         replay = find_replay(
             {s: ds for s, (_, ds) in plan.items()}, {r.event_id: r for r in stored}
         )
