@@ -89,9 +89,7 @@ def test_edited_metadata_is_found(filled: Any) -> None:
     _, store, a, _, _ = filled
     with _unprotect(store).begin() as conn:
         conn.execute(
-            sa.update(events)
-            .where(_at(a, 3))
-            .values(metadata=_json(conn, {"user_id": "mallory"}))
+            sa.update(events).where(_at(a, 3)).values(metadata=_json(conn, {"user_id": "mallory"}))
         )
     assert [(p.kind, p.version) for p in store.verify().problems] == [("edited", 3)]
 
@@ -139,9 +137,11 @@ def test_deleted_stream_is_found_only_with_a_seal(filled: Any) -> None:
     assert "truncated" in _kinds(report)
 
 
-def test_a_seal_survives_reconnecting_and_refuses_another_store(filled: Any, tmp_path: Any) -> None:
+def test_a_seal_survives_reconnecting_and_refuses_another_store(
+    filled: Any, tmp_path: Any
+) -> None:
     """A seal checks out against the same database later, and never against another."""
-    sql_db, store, _, _, seal = filled
+    sql_db, _, _, _, seal = filled
     with sql_db.connect() as again:
         assert again.verify(against=seal, hmac_key=b"k").ok
     with esf.connect(f"sqlite:///{tmp_path / 'other.db'}") as other:
