@@ -117,7 +117,7 @@ class Application:
         self.codec = codec if isinstance(codec, EventCodec) else EventCodec(self.registry)
         self.conflicts_strategy = conflicts if conflicts is not None else default_strategy()
         self.router = CommandRouter(self.aggregates)
-        self.repository = Repository(store, self.codec.converter)
+        self.repository = Repository(store, self.codec.converter, self.codec)
         self._listeners: list[ConflictListener] = [on_conflict] if on_conflict else []
         for strategy in [self.conflicts_strategy, *(self._strategy(a) for a in self.aggregates)]:
             if not callable(getattr(strategy, "resolve", None)):
