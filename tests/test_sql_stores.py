@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 import esframework as esf
+from esframework.adapters.base import StoreStats
 from esframework.adapters.sql import SqlStore
 from esframework.audit import verify_records
 from esframework.testing.contract import Counted, Noted
@@ -254,3 +255,13 @@ def test_postgres_url_forms_all_use_psycopg_3(postgres_url: str, scheme: str) ->
         assert store.engine.dialect.driver == "psycopg"
         store.append(uuid4(), _notes("a"), expected_version=0)
         assert len(list(store.read_all())) == 1
+
+
+def test_stats_count_events_and_streams(store) -> None:
+    """stats() gives the events, streams and last position, on every store."""
+    assert store.stats() == StoreStats(0, 0, 0)
+    a, b = uuid4(), uuid4()
+    store.append(a, _notes("1", "2"), expected_version=0)
+    store.append(b, _notes("3"), expected_version=0)
+    store.append(a, _notes("4"), expected_version=2)
+    assert store.stats() == StoreStats(events=4, streams=2, last_position=4)
