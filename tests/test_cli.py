@@ -265,6 +265,20 @@ def test_progress_bar_on_a_terminal_and_plain_output_when_piped(bank, tmp_path: 
     assert piped.stderr == ""
 
 
+def test_the_docs_describe_every_command_and_exit_status() -> None:
+    """docs/cli.md has a section for each command and a row for each exit status."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    for command in COMMANDS:
+        found: click.Command = main
+        for name in command:
+            assert isinstance(found, click.Group)
+            found = found.commands[name]
+        if command and not isinstance(found, click.Group):
+            assert f"\n## esf {' '.join(command)}\n" in text
+    for code in ExitCode:
+        assert f"\n| {int(code)} | " in text
+
+
 def test_version() -> None:
     """esf --version names the version."""
     assert "esf, version" in esf("--version").stdout

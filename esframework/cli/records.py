@@ -271,6 +271,7 @@ def poll(
     "--interval",
     type=click.FloatRange(min=0.01),
     default=1.0,
+    metavar="SECONDS",
     show_default=True,
     help="Seconds between looks for new events with --follow.",
 )
