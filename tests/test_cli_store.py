@@ -227,6 +227,14 @@ def test_init_asks_for_what_no_option_gives(tmp_path: Path) -> None:
     assert (tmp_path / "tea-shop" / "src" / "tea_shop" / "domain.py").exists()
 
 
+def test_init_stops_when_input_ends_early(tmp_path: Path) -> None:
+    """Piped answers that run out are bad input (exit 2) naming the options, nothing made."""
+    result = esf_cli("init", str(tmp_path), input="Tea Shop\n")
+    assert result.exit_code == ExitCode.USAGE
+    assert "standard input ended before every answer was given" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_init_refuses_bad_answers_in_one_line(tmp_path: Path) -> None:
     """A package name that cannot be imported: one line naming it, exit 2, nothing made."""
     result = esf_cli("init", str(tmp_path), "--package-name", "2fast", "--no-input")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
+from esframework.cli._group import CliError
 from esframework.errors import ScaffoldError
 from esframework.scaffold import STORES, render, template_dir
 
@@ -33,6 +35,20 @@ def _package_for(project_name: str) -> str:
             "(or pip install cookiecutter)"
         ) from None
     return str(slugify(project_name, separator="_"))
+
+
+def _ask(question: str, default: str, choices: tuple[str, ...] = ()) -> str:
+    """One answer; input that ends before it is bad input (exit 2), not an interruption."""
+    try:
+        kind = click.Choice(choices) if choices else None
+        return str(click.prompt(question, default=default, type=kind))
+    except click.Abort:
+        if sys.stdin.isatty():
+            raise  # Ctrl-C at the keyboard
+        raise CliError(
+            "standard input ended before every answer was given: give the answers as "
+            "options (--project-name, --package-name, --aggregate, --store), or --no-input"
+        ) from None
 
 
 @click.command()
@@ -66,20 +82,19 @@ def init(
     if project_name is None:
         project_name = defaults["project_name"]
         if not no_input:
-            project_name = click.prompt("Project name (free text)", default=project_name)
+            project_name = _ask("Project name (free text)", project_name)
     if package_name is None and not no_input:
-        package_name = click.prompt(
-            "Python package name (letters, digits, underscores)",
-            default=_package_for(project_name),
+        package_name = _ask(
+            "Python package name (letters, digits, underscores)", _package_for(project_name)
         )
     if aggregate_name is None:
         aggregate_name = defaults["aggregate_name"]
         if not no_input:
-            aggregate_name = click.prompt("First aggregate's class name", default=aggregate_name)
+            aggregate_name = _ask("First aggregate's class name", aggregate_name)
     if store is None:
         store = defaults["store"]
         if not no_input:
-            store = click.prompt("Event store", type=click.Choice(STORES), default=store)
+            store = _ask("Event store", store, STORES)
     project = render(
         directory,
         project_name=project_name,
