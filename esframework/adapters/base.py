@@ -13,6 +13,8 @@ from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self, TypeAlias, runtime_checkable
 from uuid import UUID
 
+import attrs
+
 from esframework.conflicts import ParkedConflict
 from esframework.events import RecordedEvent
 from esframework.snapshots import Snapshot
@@ -26,6 +28,7 @@ __all__ = [
     "ExpectedVersion",
     "PayloadReader",
     "SnapshotStore",
+    "StoreStats",
     "StoredPayload",
 ]
 
@@ -47,6 +50,15 @@ ExpectedVersion: TypeAlias = int | Literal[AnyVersion.ANY]
 
 Batch: TypeAlias = Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]]
 """Streams to append to at once: stream id -> (expected version, events)."""
+
+
+@attrs.frozen
+class StoreStats:
+    """How much a store holds: ``store.stats()``, for tools and health checks."""
+
+    events: int
+    streams: int
+    last_position: int
 
 
 @runtime_checkable

@@ -23,7 +23,7 @@ from esframework.adapters._common import (
     draft_events,
     find_replay,
 )
-from esframework.adapters.base import ANY, Batch, ExpectedVersion
+from esframework.adapters.base import ANY, Batch, ExpectedVersion, StoreStats
 from esframework.audit import GENESIS_HASH, Auditable
 from esframework.conflicts import ParkedConflict
 from esframework.errors import ConcurrencyError, ConflictNotFound, StoreClosed
@@ -174,6 +174,13 @@ class MemoryStore(Auditable):
         if limit is not None:
             tail = tail[: max(limit, 0)]
         return iter(tail)
+
+    def stats(self) -> StoreStats:
+        """How many events and streams the store holds, and the last position."""
+        with self._lock:
+            self._check_open()
+            last = self._log[-1].position if self._log else 0
+            return StoreStats(len(self._log), len(self._streams), last)
 
     def stream_version(self, stream_id: UUID) -> int:
         """The stream's current version; 0 when it does not exist."""
