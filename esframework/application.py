@@ -33,11 +33,13 @@ from esframework.errors import (
     InvalidResolution,
 )
 from esframework.events import RecordedEvent, utc_now
+from esframework.projection_runner import Projections
 from esframework.registry import Registry, default_registry
 from esframework.repository import Repository
 from esframework.serialization import EventCodec
 from esframework.snapshots import take
 from esframework.unit_of_work import UnitOfWork, Unresolved, command_metadata
+from esframework.view_queries import ViewReader
 
 __all__ = ["Application", "CommandResult", "OpenConflict"]
 
@@ -45,6 +47,7 @@ log = logging.getLogger("esframework.application")
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
+V = TypeVar("V")
 
 _MAX_APPENDS = 10
 
@@ -100,7 +103,6 @@ class Application:
         self.store = store
         self.require_user = require_user
         self.aggregates = tuple(dict.fromkeys(aggregates))
-        self.projections = tuple(projections)
         codec = getattr(store, "codec", None)
         store_registry = codec.registry if isinstance(codec, EventCodec) else None
         if registry is not None and store_registry is not None and registry is not store_registry:
@@ -122,6 +124,10 @@ class Application:
                     "resolve(conflict) -> esf.Resolution method"
                 )
         self.registry.check_upcaster_chains()
+        self.projections = Projections(
+            store, projections, converter=self.codec.converter, registry=self.registry
+        )
+        """The projections (``status``, ``catch_up``, ``rebuild``, ``start``...)."""
 
     def __repr__(self) -> str:
         names = ", ".join(a.__qualname__ for a in self.aggregates)
@@ -463,8 +469,15 @@ class Application:
             registry=self.registry,
         )
 
+    # -- read models ---------------------------------------------------------------
+
+    def view(self, cls: type[V]) -> ViewReader[V]:
+        """Typed queries on a view: ``app.view(Balance).get(key)``, ``.where(...)``..."""
+        return self.projections.view(cls)
+
     def close(self) -> None:
-        """Close the store."""
+        """Stop the projection runners and close the store."""
+        self.projections.close()
         self.store.close()
 
     def __enter__(self) -> Self:
