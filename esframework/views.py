@@ -180,6 +180,7 @@ def _spec(
             f"view {cls.__qualname__}: indexes must be a sequence of field names, like "
             f"indexes=({indexes!r},)"
         )
+    indexes = tuple(indexes)
     for wanted, role in [(key_name, "key"), *((i, "index") for i in indexes)]:
         if wanted not in by_name:
             raise DefinitionError(
@@ -249,7 +250,7 @@ def view(
 
     def wrap(cls: type[T]) -> type[T]:
         new_cls = attrs.frozen(cls, slots=True)
-        spec = _spec(new_cls, key, tuple(indexes), name, cache_ttl)
+        spec = _spec(new_cls, key, indexes, name, cache_ttl)
         with _views_lock:
             other = _views.get(spec.name)
             if other is not None and _describe(other) != _describe(new_cls):
