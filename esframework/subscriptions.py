@@ -34,6 +34,7 @@ __all__ = ["PollingWaiter", "Subscribable", "Subscription", "event_waiter", "typ
 
 log = logging.getLogger("esframework.subscriptions")
 
+
 class _Signal(enum.Enum):
     END = "end"
 
