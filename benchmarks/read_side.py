@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(
-        "| store | lag p50 | p95 | p99 | max | behind p95 / max | rebuild | appends: none / inline |"
+        "| store | lag p50 | p95 | p99 | max | behind p95 / max | rebuild "
+        "| appends: none / inline |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in stores:
