@@ -16,6 +16,7 @@ import attrs
 from esframework.adapters.base import ConflictStore, EventStore, SnapshotStore
 from esframework.aggregate import Aggregate, options_of
 from esframework.audit import AuditReport, Seal, verify
+from esframework.audit import seal as audit_seal
 from esframework.commands import CommandRouter
 from esframework.conflicts import (
     Conflict,
@@ -468,6 +469,11 @@ class Application:
             progress=progress,
             registry=self.registry,
         )
+
+    def seal(self, *, hmac_key: bytes | None = None) -> Seal:
+        """Seal the store as it is now, to keep elsewhere and verify against later."""
+        clock = getattr(self.store, "clock", utc_now)
+        return audit_seal(self.store, hmac_key=hmac_key, now=clock())
 
     # -- read models ---------------------------------------------------------------
 

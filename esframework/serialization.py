@@ -121,15 +121,17 @@ def make_converter() -> cattrs.Converter:
 def _hashable_form(value: Any) -> Any:
     """Normalise numbers so that every store's JSON round trip hashes the same.
 
-    PostgreSQL's JSONB keeps numbers as ``numeric``: ``1e16`` comes back as
-    ``10000000000000000`` (an int in Python). Hashing integral floats as ints keeps the
-    digest independent of where the payload has been.
+    PostgreSQL's JSONB keeps numbers as ``numeric``, parsed from the JSON text: ``1e16``
+    comes back as ``10000000000000000`` and ``1e300`` as ten to the 300th (ints in
+    Python). Hashing an integral float as the integer its JSON text spells (not the
+    float's binary value, which differs above 2**53) keeps the digest independent of
+    where the payload has been.
     """
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SerializationError(f"{value!r} cannot be stored: JSON has no NaN or infinity")
         if value.is_integer():
-            return int(value)
+            return int(Decimal(repr(value)))
         return value
     if isinstance(value, dict):
         return {k: _hashable_form(v) for k, v in value.items()}

@@ -38,8 +38,10 @@ __all__ = [
     "Draft",
     "PreparedEvent",
     "chain",
+    "check_distinct_event_ids",
     "check_expected_version",
     "check_stream_id",
+    "check_stream_type",
     "draft_events",
     "find_replay",
     "to_json",
@@ -151,6 +153,14 @@ def draft_events(
                 f"event {event_type.name} cannot be stored as JSON ({exc}): use field types "
                 "the converter knows, or register a hook on it"
             ) from exc
+        if occurred_at is None:
+            occurred_at = clock()
+        if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+            raise SerializationError(
+                f"event {event_type.name} occurred at {occurred_at.isoformat()}, a naive "
+                "datetime that no store can keep unambiguously: pass a timezone-aware "
+                "occurred_at (e.g. datetime.now(UTC)) and a clock that returns one"
+            )
         drafts.append(
             Draft(
                 event=event,
@@ -161,12 +171,25 @@ def draft_events(
                 data_json=data_json,
                 metadata=forms[0],
                 metadata_json=forms[1],
-                occurred_at=occurred_at if occurred_at is not None else clock(),
+                occurred_at=occurred_at,
                 data_canonical=canonical_from_stored(data, data_json),
                 metadata_canonical=forms[2],
             )
         )
     return drafts
+
+
+def check_distinct_event_ids(drafts_by_stream: Mapping[UUID, Sequence[Draft]]) -> None:
+    """Refuse a batch that carries one event id twice: each id names one stored event."""
+    seen: set[UUID] = set()
+    for drafts in drafts_by_stream.values():
+        for d in drafts:
+            if d.event_id in seen:
+                raise DuplicateEventId(
+                    f"event id {d.event_id} appears twice in one batch: give every event "
+                    "its own id"
+                )
+            seen.add(d.event_id)
 
 
 @attrs.define
@@ -222,32 +245,47 @@ def chain(
     prepared = []
     prev = last_hash
     for i, d in enumerate(drafts, start=current_version + 1):
-        h = hash_of(
-            prev,
-            stream_id=stream_id,
-            stream_type=stream_type,
-            version=i,
-            event_id=d.event_id,
-            event_type=d.event_type,
-            schema_version=d.schema_version,
-            data_canonical=d.data_canonical or canonical_json(d.data),
-            metadata_canonical=d.metadata_canonical or canonical_json(d.metadata),
-            occurred_at=d.occurred_at,
-        )
+        try:
+            h = hash_of(
+                prev,
+                stream_id=stream_id,
+                stream_type=stream_type,
+                version=i,
+                event_id=d.event_id,
+                event_type=d.event_type,
+                schema_version=d.schema_version,
+                data_canonical=d.data_canonical or canonical_json(d.data),
+                metadata_canonical=d.metadata_canonical or canonical_json(d.metadata),
+                occurred_at=d.occurred_at,
+            )
+        except UnicodeEncodeError as exc:
+            raise SerializationError(
+                f"event {d.event_type} holds text that is not valid Unicode ({exc.reason}, "
+                "e.g. a lone surrogate from a bad decode): clean the text before recording it"
+            ) from exc
         prepared.append(PreparedEvent(d, stream_id, stream_type, i, prev, h))
         prev = h
     return prepared
 
 
 def same_content(stored: RecordedEvent, stream_id: UUID, draft: Draft) -> bool:
-    """Whether a re-appended event is the stored one again (a retry)."""
+    """Whether a re-appended event is the stored one again (a retry).
+
+    Payloads are compared in the form the hash uses, because a database may hand
+    numbers back in another but equivalent form (PostgreSQL's JSONB reads ``1e300``
+    back as an int).
+    """
     return (
         stored.stream_id == stream_id
         and stored.event_type == draft.event_type
         and stored.schema_version == draft.schema_version
-        and stored.data == draft.data
-        and stored.metadata == draft.metadata
+        and _same_json(stored.data, draft.data)
+        and _same_json(stored.metadata, draft.metadata)
     )
+
+
+def _same_json(stored: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
+    return stored == given or canonical_json(stored) == canonical_json(given)
 
 
 def find_replay(

@@ -16,6 +16,7 @@ from esframework.adapters._common import (
     Draft,
     PreparedEvent,
     chain,
+    check_distinct_event_ids,
     check_expected_version,
     check_stream_id,
     check_stream_type,
@@ -135,6 +136,7 @@ class MemoryStore(Auditable, Subscribable):
                     self.codec, events, metadata, self.clock, require_user=self.require_user
                 ),
             )
+        check_distinct_event_ids({s: ds for s, (_, ds) in drafts.items()})
         return drafts
 
     def _append_locked(
@@ -163,6 +165,8 @@ class MemoryStore(Auditable, Subscribable):
             last_hash = existing[-1].hash if existing else GENESIS_HASH
             prepared.extend(chain(ds, stream_id, stream_type, current, last_hash))
         recorded_at = self.clock()
+        if self._log and self._log[-1].recorded_at > recorded_at:
+            recorded_at = self._log[-1].recorded_at  # never back in time along positions
         base = len(self._log) + 1
         records = [p.record(base + i, recorded_at, self.codec) for i, p in enumerate(prepared)]
         tx = MemoryTx()

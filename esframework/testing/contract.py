@@ -1,15 +1,15 @@
 """The store contract: the tests every ``EventStore`` must pass.
 
 Subclass :class:`EventStoreContract` in a test module and provide a ``store`` fixture
-that yields a fresh, empty store (built with the default codec)::
+that yields a fresh, empty store (built with the default codec, and with
+``clock=FakeClock()`` for the tests that move time; they skip otherwise)::
 
-    import attrs
-import pytest
+    import pytest
     from esframework.testing.contract import EventStoreContract
 
     @pytest.fixture
     def store(tmp_path):
-        with MyStore(tmp_path / "events.db") as s:
+        with MyStore(tmp_path / "events.db", clock=FakeClock()) as s:
             yield s
 
     class TestMyStore(EventStoreContract):
@@ -26,62 +26,27 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-import attrs
 import pytest
 
 import esframework as esf
 from esframework.adapters.base import EventStore
 from esframework.audit import GENESIS_HASH, verify_records
+from esframework.testing.clock import FakeClock
+from esframework.testing.contract_concurrency import ConcurrencyContract
+from esframework.testing.contract_events import (
+    HOSTILE,
+    Counted,
+    Measured,
+    Noted,
+    Opaque,
+    Unstorable,
+)
+from esframework.testing.contract_events import notes as _notes
 
-__all__ = ["Counted", "EventStoreContract", "Measured", "Noted", "Opaque"]
-
-
-@esf.event(name="esf.contract.Noted")
-class Noted:
-    """A plain event for the contract tests."""
-
-    text: str
-
-
-@esf.event(name="esf.contract.Counted")
-class Counted:
-    """An event with exact numbers and times."""
-
-    n: int
-    amount: Decimal = Decimal(0)
-    at: datetime | None = None
+__all__ = ["HOSTILE", "Counted", "EventStoreContract", "Measured", "Noted", "Opaque"]
 
 
-@esf.event(name="esf.contract.Measured")
-class Measured:
-    """An event with floats and free-form JSON, whose stored form stores may normalise."""
-
-    values: list[float]
-    extra: dict[str, Any] = attrs.field(factory=dict)
-
-
-class Opaque:
-    """An object no converter knows how to store."""
-
-    def __repr__(self) -> str:
-        return "<Opaque>"
-
-
-@esf.event(name="esf.contract.Unstorable")
-class Unstorable:
-    """An event whose payload cannot become JSON."""
-
-    thing: Any
-
-
-HOSTILE = "'; DROP TABLE events; -- \" \\ \x01 é 𝄞 %s {} $1"
-
-
-def _notes(*texts: str) -> list[Noted]:
-    return [Noted(text=t) for t in texts]
-
-
-class EventStoreContract:
+class EventStoreContract(ConcurrencyContract):
     """The behaviour every store shares. Needs a ``store`` fixture (fresh and empty)."""
 
     # -- append and read back ------------------------------------------------------
@@ -146,7 +111,9 @@ class EventStoreContract:
         """Floats (integral, huge, tiny, negative zero) survive and keep the hash valid."""
         sid = uuid4()
         values = [1.0, 1e16, -0.0, 0.1, 2.5e-7, 123456789.0, -3.75]
-        extra = {"n": 2.0, "text": "1.0e5", "nested": [{"x": 1e300}]}
+        # In free-form JSON (typed Any), PostgreSQL's JSONB may return an integral float
+        # as an int; typed float fields come back as floats. The hash holds either way.
+        extra = {"n": 2.5, "text": "1.0e5", "nested": [{"x": 1.5e-300}]}
         store.append(sid, [Measured(values=values, extra=extra)], expected_version=0)
         (rec,) = store.read_stream(sid)
         assert rec.event.values == values
@@ -269,6 +236,42 @@ class EventStoreContract:
         assert [r.event for r in got] == [Counted(n=1)]
         assert [r.event.text for r in store.read_all(types=["esf.contract.Noted"])] == ["x", "y"]
 
+    def test_read_all_merges_several_types_in_position_order(self, store: EventStore) -> None:
+        """types= with several names interleaves them by position, with after and limit."""
+        a, b = uuid4(), uuid4()
+        store.append(a, [Noted("1"), Counted(n=2), Noted("3")], expected_version=0)
+        store.append(b, [Counted(n=4), Measured([5.0]), Noted("6")], expected_version=0)
+        wanted = ["esf.contract.Noted", "esf.contract.Counted", "esf.contract.Noted"]
+        expected = [r for r in store.read_all() if r.event_type != "esf.contract.Measured"]
+        assert [r.event.n if isinstance(r.event, Counted) else r.event.text for r in expected] == [
+            "1",
+            2,
+            "3",
+            4,
+            "6",
+        ]
+        assert list(store.read_all(types=wanted)) == expected
+        assert (
+            list(store.read_all(after=expected[1].position, limit=2, types=wanted))
+            == (expected[2:4])
+        )
+        assert list(store.read_all(types=[])) == []
+
+    def test_recorded_at_never_decreases_along_positions(self, store: EventStore) -> None:
+        """A clock stepping back does not make a later position look recorded earlier."""
+        clock = getattr(store, "clock", None)
+        if not isinstance(clock, FakeClock):
+            pytest.skip("needs a store built with clock=FakeClock()")
+        clock.set(datetime(2030, 1, 1, tzinfo=UTC))
+        (first,) = store.append(uuid4(), _notes("a"), expected_version=0)
+        clock.set(datetime(2029, 1, 1, tzinfo=UTC))
+        (second,) = store.append(uuid4(), _notes("b"), expected_version=0)
+        assert second.recorded_at == first.recorded_at
+        assert [r.recorded_at for r in store.read_all()] == [first.recorded_at] * 2
+        clock.set(datetime(2031, 1, 1, tzinfo=UTC))
+        (third,) = store.append(uuid4(), _notes("c"), expected_version=0)
+        assert third.recorded_at == datetime(2031, 1, 1, tzinfo=UTC)
+
     # -- batches -------------------------------------------------------------------
 
     def test_append_many_stores_every_stream(self, store: EventStore) -> None:
@@ -311,6 +314,16 @@ class EventStoreContract:
             store.append(uuid4(), [esf.NewEvent(Noted("a"), event_id=eid)], expected_version=0)
         assert [r.event.text for r in store.read_all()] == ["a"]
 
+    def test_one_event_id_twice_in_a_batch_is_refused(self, store: EventStore) -> None:
+        """A batch that carries an event id twice is DuplicateEventId; nothing is stored."""
+        eid = uuid4()
+        twice = [esf.NewEvent(Noted("a"), event_id=eid), esf.NewEvent(Noted("b"), event_id=eid)]
+        with pytest.raises(esf.DuplicateEventId):
+            store.append(uuid4(), twice, expected_version=0)
+        with pytest.raises(esf.DuplicateEventId):
+            store.append_many({uuid4(): (0, twice[:1]), uuid4(): (0, twice[1:])})
+        assert list(store.read_all()) == []
+
     def test_partly_stored_batch_is_refused(self, store: EventStore) -> None:
         """A batch of which only some ids are stored is refused whole."""
         sid = uuid4()
@@ -337,6 +350,37 @@ class EventStoreContract:
         assert b.metadata == {"user_id": "u1", "correlation_id": str(corr), "k": 1}
         assert b.occurred_at == occurred
         assert a.user_id == "u1"
+
+    def test_non_utc_offsets_keep_their_hash(self, store: EventStore) -> None:
+        """occurred_at comes back with its offset, so the chain verifies after a round trip."""
+        sid = uuid4()
+        tz = timezone(timedelta(hours=5, minutes=30))
+        store.append(
+            sid,
+            [
+                esf.NewEvent(Noted("a"), occurred_at=datetime(2021, 6, 1, 12, 0, tzinfo=tz)),
+                esf.NewEvent(Noted("b"), occurred_at=datetime(1999, 12, 31, 23, 59, 59, 1, UTC)),
+            ],
+            expected_version=0,
+        )
+        a, b = store.read_stream(sid)
+        assert a.occurred_at.isoformat() == "2021-06-01T12:00:00+05:30"
+        assert b.occurred_at.isoformat() == "1999-12-31T23:59:59.000001+00:00"
+        assert verify_records(store.read_all()).ok
+
+    def test_floats_verify_and_retry_after_the_round_trip(self, store: EventStore) -> None:
+        """Floats of any size keep the chain valid, and their retry stays a no-op."""
+        sid = uuid4()
+        event = esf.NewEvent(Measured([0.1, -0.0, 1.0, 1e16, 2.0**60, 1e300, 1.5e-300]))
+        first = store.append(sid, [event], expected_version=0)
+        (rec,) = store.read_stream(sid)
+        assert rec.event.values == [0.1, 0.0, 1.0, 1e16, 2.0**60, 1e300, 1.5e-300]
+        assert verify_records(store.read_all()).ok
+        again = store.append(sid, [event], expected_version=0)
+        assert again == [rec]
+        assert [(r.event_id, r.position, r.hash) for r in again] == [
+            (r.event_id, r.position, r.hash) for r in first
+        ]
 
     def test_hash_chain_links_every_stream(self, store: EventStore) -> None:
         """Each event's prev_hash is the hash before it; the first chains from genesis."""
@@ -372,6 +416,22 @@ class EventStoreContract:
             store.append(sid, [Noted("fine"), Unstorable(thing=Opaque())], expected_version=0)
         with pytest.raises(esf.SerializationError):
             store.append(sid, [Counted(n=1)], metadata={"x": Opaque()})
+        assert store.stream_version(sid) == 0
+        store.append(sid, _notes("after"), expected_version=0)
+        assert [r.event.text for r in store.read_all()] == ["after"]
+
+    def test_naive_occurred_at_is_refused(self, store: EventStore) -> None:
+        """An occurred_at without a timezone is a SerializationError; nothing is stored."""
+        naive = esf.NewEvent(Noted("a"), occurred_at=datetime(2020, 1, 1))
+        with pytest.raises(esf.SerializationError):
+            store.append(uuid4(), [naive], expected_version=0)
+        assert list(store.read_all()) == []
+
+    def test_text_that_is_not_unicode_is_refused(self, store: EventStore) -> None:
+        """A lone surrogate in a payload is a SerializationError; the store stays usable."""
+        sid = uuid4()
+        with pytest.raises(esf.SerializationError):
+            store.append(sid, [Noted("ok"), Noted("bad \ud800")], expected_version=0)
         assert store.stream_version(sid) == 0
         store.append(sid, _notes("after"), expected_version=0)
         assert [r.event.text for r in store.read_all()] == ["after"]

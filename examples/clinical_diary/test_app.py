@@ -105,7 +105,7 @@ def test_verify_and_seal(app: esf.Application, patient: UUID) -> None:
     """The record verifies; a seal taken now still verifies after later, honest entries."""
     assert app.verify().ok
     key = b"kept-in-the-sponsor-vault"
-    seal = app.store.seal(hmac_key=key)
+    seal = app.seal(hmac_key=key)
     with esf.context(user_id="nurse-12"):
         app.handle(RecordSymptom(patient, uuid4(), "fatigue", 3))
     report = app.verify(against=esf.Seal.from_json(seal.to_json()), hmac_key=key)
@@ -115,7 +115,7 @@ def test_verify_and_seal(app: esf.Application, patient: UUID) -> None:
 
 def test_a_seal_checked_with_the_wrong_key_fails(app: esf.Application, patient: UUID) -> None:
     """A seal does not verify under another key: it cannot be forged without the key."""
-    seal = app.store.seal(hmac_key=b"the real key")
+    seal = app.seal(hmac_key=b"the real key")
     report = app.verify(against=seal, hmac_key=b"a guess")
     assert not report.ok
     assert [p.kind for p in report.problems] == ["seal"]

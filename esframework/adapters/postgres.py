@@ -1,0 +1,439 @@
+"""The PostgreSQL store, on psycopg 3: many processes, one gap-free log per schema.
+
+``esf.connect("postgresql://user:password@host:5432/db")`` (or ``postgresql+psycopg://``)
+opens a pool of connections. Options:
+
+- ``schema="name"`` (or ``?schema=name``): keep the store's tables in their own schema,
+  created if missing, so that many stores share a database. Names are lower-case
+  letters, digits and underscores.
+- ``pool_size`` (5), ``max_overflow`` (10), ``pool_timeout`` (30 s), ``pool_recycle``
+  (1800 s), ``pool_pre_ping`` (False: a stale connection is discarded when it fails,
+  instead of a round trip before every use).
+- ``connect_timeout`` (10 s, or ``?connect_timeout=``), and any other libpq parameter in
+  the URL's query (``sslmode``, ``application_name``...).
+
+Payloads are JSONB, times ``timestamptz``. Writers serialise position assignment with
+``pg_advisory_xact_lock`` (see ``esframework.adapters.sql``); readers never wait.
+Triggers refuse UPDATE, DELETE and TRUNCATE on ``events``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+import psycopg
+import sqlalchemy as sa
+
+from esframework.adapters._common import PreparedEvent
+from esframework.adapters.sql import BeforeCommit, SqlStore
+from esframework.adapters.sql_rows import (
+    Head,
+    offset_zone,
+    select_events,
+    typed_page_sql,
+    utc_offset,
+)
+from esframework.adapters.sql_side import not_open
+from esframework.errors import (
+    EsfError,
+    ImmutableEventError,
+    InvalidStoreUrl,
+    SerializationError,
+    StoreError,
+    StoreUnavailable,
+)
+from esframework.events import Clock, RecordedEvent
+from esframework.serialization import EventCodec
+
+__all__ = ["PostgresStore"]
+
+IMMUTABLE_SQLSTATE = "ZE001"
+"""The SQLSTATE the immutability triggers raise."""
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+_HEADS = (
+    "SELECT stream_id, stream_type, version, last_hash FROM streams "
+    "WHERE stream_id = ANY(%(ids)b::uuid[])"
+)
+_BY_EVENT_ID = select_events("event_id = ANY(%(ids)b::uuid[])")
+_LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
+# One statement: positions after max(position), taken after the lock (a statement's
+# snapshot is taken when it starts); recorded_at not before the last event's; the
+# stream heads written alongside.
+_WRITE = """
+WITH last AS (
+    SELECT coalesce(max(position), 0) AS position,
+           greatest(%(now)s::timestamptz, max(recorded_at)) AS recorded_at
+    FROM events WHERE position = (SELECT max(position) FROM events)
+),
+new_events AS (
+    INSERT INTO events (
+        position, stream_id, stream_type, version, event_id, event_type, schema_version,
+        data, metadata, occurred_at, occurred_offset, recorded_at, prev_hash, hash
+    )
+    SELECT last.position + e.n, e.stream_id, e.stream_type, e.version, e.event_id,
+           e.event_type, e.schema_version, e.data, e.metadata, e.occurred_at,
+           e.occurred_offset, last.recorded_at, e.prev_hash, e.hash
+    FROM last, unnest(
+        %(stream_id)b::uuid[], %(stream_type)b::text[], %(version)b::int[],
+        %(event_id)b::uuid[], %(event_type)b::text[], %(schema_version)b::int[],
+        %(data)b::jsonb[], %(metadata)b::jsonb[], %(occurred_at)b::timestamptz[],
+        %(occurred_offset)b::int[], %(prev_hash)b::text[], %(hash)b::text[]
+    ) WITH ORDINALITY AS e(
+        stream_id, stream_type, version, event_id, event_type, schema_version, data,
+        metadata, occurred_at, occurred_offset, prev_hash, hash, n
+    )
+),
+heads AS (
+    INSERT INTO streams (stream_id, stream_type, version, last_hash)
+    SELECT * FROM unnest(
+        %(head_id)b::uuid[], %(head_type)b::text[], %(head_version)b::int[],
+        %(head_hash)b::text[]
+    )
+    ON CONFLICT (stream_id) DO UPDATE
+    SET version = excluded.version, last_hash = excluded.last_hash
+)
+SELECT position, recorded_at FROM last
+"""
+_STREAM_PAGE = select_events(
+    "stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s"
+)
+_ALL_PAGE = select_events("position > %s ORDER BY position LIMIT %s")
+_VERSION = "SELECT version FROM streams WHERE stream_id = %s"
+
+_COLUMNS = (
+    "stream_id",
+    "stream_type",
+    "version",
+    "event_id",
+    "event_type",
+    "schema_version",
+    "data",
+    "metadata",
+    "occurred_at",
+    "occurred_offset",
+    "prev_hash",
+    "hash",
+)
+
+
+def lock_key(purpose: str, schema: str) -> int:
+    """A stable 64-bit advisory lock key for one purpose in one schema."""
+    digest = hashlib.sha256(f"esframework:{purpose}:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresStore(SqlStore):
+    """An ``EventStore`` in a PostgreSQL database (one schema of it)."""
+
+    kind: ClassVar[str] = "PostgreSQL"
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (psycopg.Error,)
+
+    def __init__(
+        self,
+        url: str | sa.URL,
+        *,
+        codec: EventCodec | None = None,
+        clock: Clock | None = None,
+        schema: str | None = None,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        pool_timeout: float = 30.0,
+        pool_recycle: float = 1800.0,
+        pool_pre_ping: bool = False,
+        connect_timeout: int = 10,
+        page_size: int = 1000,
+        require_user: bool = False,
+    ) -> None:
+        sa_url, self.schema, where = _parse(url, schema)
+        self._password = sa_url.password
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in sa_url.query:
+            connect_args["connect_timeout"] = connect_timeout
+        engine = sa.create_engine(
+            sa_url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_recycle=pool_recycle,
+            pool_pre_ping=pool_pre_ping,
+            connect_args=connect_args,
+        )
+        sa.event.listen(engine, "connect", self._configure)
+        self._lock_key = 0
+        if self.schema is not None:
+            where += f" schema={self.schema}"
+        super().__init__(
+            engine,
+            where=where,
+            codec=codec,
+            clock=clock,
+            page_size=page_size,
+            require_user=require_user,
+        )
+
+    def _configure(self, db: psycopg.Connection[Any], _record: object) -> None:
+        """Each new connection: the store's schema first in the path; times in UTC."""
+        db.autocommit = True
+        if self.schema is not None:
+            db.execute(f'SET search_path TO "{self.schema}"')  # validated by _parse
+        db.execute("SET TIME ZONE 'UTC'")
+        db.autocommit = False
+
+    # -- schema -------------------------------------------------------------------
+
+    def _schema_lock(self, conn: sa.Connection) -> None:
+        key = lock_key("schema", self.schema or "")
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": key})
+        if self.schema is not None:
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
+    def _schema_ready(self, conn: sa.Connection) -> None:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        self._lock_key = lock_key("log", str(schema))
+
+    def _triggers(self) -> list[str]:
+        return [
+            "CREATE FUNCTION esf_refuse_event_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION USING "
+            "MESSAGE = 'esframework: stored events are immutable: ' || TG_OP || ' refused', "
+            f"ERRCODE = '{IMMUTABLE_SQLSTATE}', HINT = 'append a correcting event instead'; "
+            "END $$",
+            "CREATE TRIGGER events_refuse_change BEFORE UPDATE OR DELETE ON events "
+            "FOR EACH ROW EXECUTE FUNCTION esf_refuse_event_change()",
+            "CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events "
+            "FOR EACH STATEMENT EXECUTE FUNCTION esf_refuse_event_change()",
+        ]
+
+    # -- errors -------------------------------------------------------------------
+
+    def _translate(self, exc: BaseException) -> EsfError:
+        state = getattr(exc, "sqlstate", None) or ""
+        message = " ".join(str(exc).split())
+        if self._password:
+            message = message.replace(self._password, "***")
+        if state == IMMUTABLE_SQLSTATE:
+            return ImmutableEventError(
+                f"{message}: events cannot be changed or deleted; append a correcting event"
+            )
+        if state.startswith("22"):
+            return SerializationError(
+                f"PostgreSQL cannot store a value of this batch ({message}): JSONB and text "
+                "hold no NUL character (\\u0000) and no number beyond numeric's range"
+            )
+        if state.startswith(("08", "53", "57", "28", "3D")) or (
+            isinstance(exc, psycopg.OperationalError) and not state
+        ):
+            return StoreUnavailable(
+                f"cannot use PostgreSQL at {self.where}: {message}: check that the server "
+                "runs, accepts connections and that the URL is right"
+            )
+        if isinstance(exc, psycopg.ProgrammingError) and "invalid dsn" in message:
+            return InvalidStoreUrl(f"cannot connect with {self.where}: {message}")
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            return self._unique_violation(str(exc.diag.constraint_name))
+        if state == "42P01":
+            return StoreError(
+                f"the event store's tables are missing at {self.where} ({message}): was the "
+                "schema dropped while the store was open? Connect again to recreate it"
+            )
+        return StoreError(f"PostgreSQL error on {self.where} (SQLSTATE {state}): {message}")
+
+    def _is_conflict(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    def _is_disconnect(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.OperationalError)
+
+    # -- writing ------------------------------------------------------------------
+
+    def _lock(self, db: psycopg.Connection[Any]) -> None:
+        db.execute(_LOCK, {"key": self._lock_key})
+
+    def _pre_read(
+        self, db: psycopg.Connection[Any], stream_ids: list[UUID], event_ids: list[UUID]
+    ) -> tuple[dict[UUID, Head], list[RecordedEvent]]:
+        with db.pipeline():
+            heads = db.execute(_HEADS, {"ids": stream_ids})
+            stored = db.execute(_BY_EVENT_ID, {"ids": event_ids}, binary=True)
+        return (
+            {row[0]: Head(*row[1:]) for row in heads.fetchall()},
+            self._records(stored.fetchall()),
+        )
+
+    def _rows(self, prepared: list[PreparedEvent]) -> dict[str, Any]:
+        """The batch as one array per column (built before locking)."""
+        columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+        heads: dict[UUID, PreparedEvent] = {}
+        for p in prepared:
+            d = p.draft
+            for name, value in zip(
+                _COLUMNS,
+                (
+                    p.stream_id,
+                    p.stream_type,
+                    p.version,
+                    d.event_id,
+                    d.event_type,
+                    d.schema_version,
+                    d.data_json,
+                    d.metadata_json,
+                    d.occurred_at.astimezone(UTC),
+                    utc_offset(d.occurred_at, d.event_type),
+                    p.prev_hash,
+                    p.hash,
+                ),
+                strict=True,
+            ):
+                columns[name].append(value)
+            heads[p.stream_id] = p
+        params: dict[str, Any] = dict(columns)
+        params["head_id"] = list(heads)
+        params["head_type"] = [p.stream_type for p in heads.values()]
+        params["head_version"] = [p.version for p in heads.values()]
+        params["head_hash"] = [p.hash for p in heads.values()]
+        return params
+
+    def _write(
+        self,
+        db: psycopg.Connection[Any],
+        rows: dict[str, Any],
+        *,
+        lock: bool,
+        before_commit: BeforeCommit | None = None,
+    ) -> tuple[int, datetime]:
+        params = {**rows, "now": self._now()}
+        with db.pipeline():
+            if lock:
+                self._lock(db)
+            cursor = db.execute(_WRITE, params)
+            if before_commit is not None:
+                before_commit(db, params["now"])
+            db.commit()
+        row = cursor.fetchone()
+        assert row is not None
+        return int(row[0]), row[1]
+
+    def _settle(self, db: psycopg.Connection[Any], conflict_id: UUID, now: datetime) -> None:
+        settled = db.execute(
+            "UPDATE esf_conflicts SET settled_at = %s WHERE id = %s AND settled_at IS NULL "
+            "RETURNING id",
+            (now, conflict_id),
+        ).fetchone()
+        if settled is None:
+            raise not_open(conflict_id)
+
+    # -- reading ------------------------------------------------------------------
+
+    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
+        """Rows (read in binary: no text parsing of ids and times) as records."""
+        codec = self.codec
+        return [
+            RecordedEvent(
+                pos,
+                sid,
+                stype,
+                version,
+                eid,
+                etype,
+                sv,
+                data,
+                meta,
+                occ.astimezone(offset_zone(off)) if off else occ,
+                rec,
+                prev,
+                h,
+                decoder=codec,
+            )
+            for (
+                pos,
+                sid,
+                stype,
+                version,
+                eid,
+                etype,
+                sv,
+                data,
+                meta,
+                occ,
+                off,
+                rec,
+                prev,
+                h,
+            ) in rows
+        ]
+
+    def _select_stream(
+        self, db: psycopg.Connection[Any], *, stream_id: UUID, after: int, last: int
+    ) -> list[RecordedEvent]:
+        params = (stream_id, after, last, self.page_size)
+        cursor = db.execute(_STREAM_PAGE, params, binary=True)
+        return self._records(cursor.fetchall())
+
+    def _select_all(
+        self, db: psycopg.Connection[Any], *, after: int, limit: int, types: list[str] | None
+    ) -> list[RecordedEvent]:
+        if types is None:
+            cursor = db.execute(_ALL_PAGE, (after, limit), binary=True)
+        else:
+            params = [p for t in types for p in (t, after, limit)]
+            cursor = db.execute(typed_page_sql(len(types), "%s"), (*params, limit), binary=True)
+        return self._records(cursor.fetchall())
+
+    def _select_version(self, db: psycopg.Connection[Any], stream_id: UUID) -> int:
+        row = db.execute(_VERSION, (stream_id,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+
+def _parse(url: str | sa.URL, schema: str | None) -> tuple[sa.URL, str | None, str]:
+    """The SQLAlchemy URL for psycopg 3, the schema the store lives in, and where it is.
+
+    ``where`` is the URL as given, without password and schema, for messages.
+    """
+    try:
+        parsed = sa.make_url(url)
+        parsed.port  # noqa: B018 - a port that is not a number raises here
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise InvalidStoreUrl(
+            f"{_redacted(url)!r} is not a PostgreSQL URL ({exc}): use "
+            "postgresql://user:password@host:5432/database"
+        ) from None
+    if parsed.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise InvalidStoreUrl(
+            f"{parsed.drivername!r} is not served by the PostgreSQL store, which runs on "
+            "psycopg 3: use postgresql:// or postgresql+psycopg://"
+        )
+    query = dict(parsed.query)
+    from_url = query.pop("schema", None)
+    if isinstance(from_url, tuple):
+        raise InvalidStoreUrl("the URL names ?schema= more than once: name one schema")
+    if from_url is not None and schema is not None and from_url != schema:
+        raise InvalidStoreUrl(
+            f"the URL says schema={from_url!r} and the option schema={schema!r}: name one"
+        )
+    chosen = schema if schema is not None else from_url
+    if chosen is not None and (
+        not isinstance(chosen, str)
+        or not _SCHEMA_NAME.fullmatch(chosen)
+        or chosen.startswith("pg_")
+    ):
+        raise InvalidStoreUrl(
+            f"schema={chosen!r} is not a schema name esframework accepts: use 1 to 63 "
+            "lower-case letters, digits and underscores, starting with a letter or "
+            "underscore, and not starting with pg_"
+        )
+    parsed = parsed.set(query=query)
+    where = parsed.render_as_string(hide_password=True)
+    return parsed.set(drivername="postgresql+psycopg"), chosen, where
+
+
+def _redacted(url: str | sa.URL) -> str:
+    from esframework.adapters import redact
+
+    return url.render_as_string(hide_password=True) if isinstance(url, sa.URL) else redact(url)

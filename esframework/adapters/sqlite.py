@@ -1,0 +1,346 @@
+"""The SQLite store: one file (or memory), WAL, writers serialised by ``BEGIN IMMEDIATE``.
+
+``esf.connect("sqlite:///path/to/events.db")`` opens (and creates) a file;
+``esf.connect("sqlite://")`` an in-memory database that lives as long as the store,
+shared by all threads through one connection.
+
+- Journal mode WAL: readers never block the writer, nor the writer readers.
+- ``synchronous="FULL"`` (default): a commit is on disk when ``append`` returns.
+  ``synchronous="NORMAL"`` skips the sync at each commit; the database cannot be
+  corrupted, but the last commits before a power cut (not a process crash) can be lost.
+- ``busy_timeout`` (seconds, default 5): how long a writer waits for another
+  process's write to finish before ``StoreUnavailable``.
+- Every write runs in ``BEGIN IMMEDIATE``: it takes the database's write lock when it
+  starts, so writers in several processes queue instead of failing half-way with
+  "database is locked".
+- Triggers refuse UPDATE and DELETE on ``events`` in the database itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from esframework.adapters._common import PreparedEvent
+from esframework.adapters.sql import BeforeCommit, SqlStore
+from esframework.adapters.sql_rows import (
+    Head,
+    insert_events,
+    offset_zone,
+    select_events,
+    typed_page_sql,
+    utc_offset,
+)
+from esframework.adapters.sql_schema import utc_text
+from esframework.adapters.sql_side import not_open
+from esframework.errors import (
+    EsfError,
+    ImmutableEventError,
+    InvalidStoreUrl,
+    StoreError,
+    StoreUnavailable,
+)
+from esframework.events import Clock, RecordedEvent
+from esframework.serialization import EventCodec
+
+__all__ = ["SqliteStore"]
+
+SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+_UNAVAILABLE = (
+    "SQLITE_CANTOPEN",
+    "SQLITE_NOTADB",
+    "SQLITE_IOERR",
+    "SQLITE_READONLY",
+    "SQLITE_FULL",
+    "SQLITE_CORRUPT",
+    "SQLITE_PERM",
+    "SQLITE_LOCKED",
+)
+"""SQLite error names that mean the database file cannot be used as it is."""
+IMMUTABLE = "esframework: stored events are immutable"
+
+_HEADS = (
+    "SELECT stream_id, stream_type, version, last_hash FROM streams "
+    "WHERE stream_id IN (SELECT value FROM json_each(?))"
+)
+_BY_EVENT_ID = select_events("event_id IN (SELECT value FROM json_each(?))")
+_LAST = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+_INSERT_EVENTS = insert_events(f"VALUES ({', '.join('?' * 14)})")
+_UPSERT_HEADS = (
+    "INSERT INTO streams (stream_id, stream_type, version, last_hash) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+    "last_hash = excluded.last_hash"
+)
+_STREAM_PAGE = select_events(
+    "stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?"
+)
+_ALL_PAGE = select_events("position > ? ORDER BY position LIMIT ?")
+_VERSION = "SELECT version FROM streams WHERE stream_id = ?"
+
+
+class SqliteStore(SqlStore):
+    """An ``EventStore`` in an SQLite database file (or in memory)."""
+
+    kind: ClassVar[str] = "SQLite"
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.Error,)
+
+    def __init__(
+        self,
+        url: str | sa.URL = "sqlite://",
+        *,
+        codec: EventCodec | None = None,
+        clock: Clock | None = None,
+        synchronous: str = "FULL",
+        busy_timeout: float = 5.0,
+        pool_size: int = 5,
+        page_size: int = 1000,
+        require_user: bool = False,
+    ) -> None:
+        sa_url = _parse(url)
+        options = dict(sa_url.query)
+        synchronous = str(options.pop("synchronous", synchronous)).upper()
+        busy = options.pop("busy_timeout", busy_timeout)
+        if options:
+            raise InvalidStoreUrl(
+                f"unknown option(s) {', '.join(sorted(options))} in {sa_url}: SQLite stores "
+                "take ?synchronous=FULL|NORMAL and ?busy_timeout=seconds"
+            )
+        if synchronous not in SYNCHRONOUS:
+            raise InvalidStoreUrl(
+                f"synchronous={synchronous!r} is not a safe SQLite setting: use FULL (the "
+                "default, every commit on disk) or NORMAL (faster; a power cut may lose the "
+                "last commits)"
+            )
+        try:
+            self.busy_timeout = float(busy)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise InvalidStoreUrl(f"busy_timeout must be seconds, got {busy!r}") from None
+        self.synchronous = synchronous
+        database = sa_url.database or ""
+        memory = database in ("", ":memory:")
+        sa_url = sa_url.set(query={})
+        where = str(sa_url)
+        sa_url = sa_url.set(drivername="sqlite+pysqlite")
+        connect_args = {"check_same_thread": False, "timeout": self.busy_timeout}
+        if memory:
+            engine = sa.create_engine(
+                sa_url, poolclass=sa.pool.StaticPool, connect_args=connect_args
+            )
+        else:
+            engine = sa.create_engine(
+                sa_url, pool_size=pool_size, max_overflow=2 * pool_size, connect_args=connect_args
+            )
+        sa.event.listen(engine, "connect", self._configure)
+        super().__init__(
+            engine,
+            where=where,
+            codec=codec,
+            clock=clock,
+            page_size=page_size,
+            serialise=memory,
+            require_user=require_user,
+        )
+
+    def _configure(self, db: sqlite3.Connection, _record: object) -> None:
+        """Each new connection: we begin transactions ourselves; WAL; durability."""
+        db.isolation_level = None
+        db.execute("PRAGMA journal_mode=WAL").fetchall()
+        db.execute(f"PRAGMA synchronous={self.synchronous}")  # one of SYNCHRONOUS
+
+    # -- schema -------------------------------------------------------------------
+
+    def _schema_lock(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _begin(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _triggers(self) -> list[str]:
+        return [
+            f"CREATE TRIGGER events_refuse_{op.lower()} BEFORE {op} ON events "
+            f"BEGIN SELECT RAISE(ABORT, '{IMMUTABLE}: {op} refused'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+
+    # -- errors -------------------------------------------------------------------
+
+    def _translate(self, exc: BaseException) -> EsfError:
+        name = getattr(exc, "sqlite_errorname", "")
+        if IMMUTABLE in str(exc):
+            return ImmutableEventError(
+                f"{exc}: events cannot be changed or deleted; append a correcting event instead"
+            )
+        if name == "SQLITE_BUSY" or "database is locked" in str(exc):
+            return StoreUnavailable(
+                f"SQLite database {self.where} stayed locked by another writer for more than "
+                f"busy_timeout={self.busy_timeout}s: retry, or raise busy_timeout"
+            )
+        if name.startswith(_UNAVAILABLE) or "unable to open" in str(exc):
+            return StoreUnavailable(
+                f"cannot use SQLite database {self.where} ({exc}): check that the path exists, "
+                "is writable and is an SQLite database"
+            )
+        if self._is_conflict(exc):
+            return self._unique_violation(str(exc))
+        return StoreError(f"SQLite error on {self.where}: {exc}")
+
+    def _is_conflict(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+    # -- writing ------------------------------------------------------------------
+
+    def _lock(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+
+    def _pre_read(
+        self, db: sqlite3.Connection, stream_ids: list[UUID], event_ids: list[UUID]
+    ) -> tuple[dict[UUID, Head], list[RecordedEvent]]:
+        ids = json.dumps([s.hex for s in stream_ids])
+        heads = {UUID(row[0]): Head(*row[1:]) for row in db.execute(_HEADS, (ids,))}
+        stored: list[RecordedEvent] = []
+        if event_ids:
+            eids = json.dumps([e.hex for e in event_ids])
+            stored = self._records(db.execute(_BY_EVENT_ID, (eids,)).fetchall())
+        return heads, stored
+
+    def _rows(
+        self, prepared: list[PreparedEvent]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Event rows without position and recorded_at (known under the lock), and heads."""
+        events = []
+        heads = {}
+        for p in prepared:
+            d = p.draft
+            sid = p.stream_id.hex
+            events.append(
+                (
+                    sid,
+                    p.stream_type,
+                    p.version,
+                    d.event_id.hex,
+                    d.event_type,
+                    d.schema_version,
+                    d.data_json,
+                    d.metadata_json,
+                    utc_text(d.occurred_at),
+                    utc_offset(d.occurred_at, d.event_type),
+                    p.prev_hash,
+                    p.hash,
+                )
+            )
+            heads[sid] = (sid, p.stream_type, p.version, p.hash)
+        return events, list(heads.values())
+
+    def _write(
+        self,
+        db: sqlite3.Connection,
+        rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]],
+        *,
+        lock: bool,
+        before_commit: BeforeCommit | None = None,
+    ) -> tuple[int, datetime]:
+        events, heads = rows
+        if lock:
+            self._lock(db)
+        now = self._now()
+        last, last_recorded = db.execute(_LAST).fetchone() or (0, "")
+        recorded = utc_text(now)
+        if recorded < last_recorded:  # fixed-width UTC text: text order is time order
+            recorded, now = last_recorded, datetime.fromisoformat(last_recorded)
+        db.executemany(
+            _INSERT_EVENTS,
+            [(last + i, *e[:10], recorded, *e[10:]) for i, e in enumerate(events, 1)],
+        )
+        db.executemany(_UPSERT_HEADS, heads)
+        if before_commit is not None:
+            before_commit(db, now)
+        db.commit()
+        return int(last), now
+
+    def _settle(self, db: sqlite3.Connection, conflict_id: UUID, now: datetime) -> None:
+        settled = db.execute(
+            "UPDATE esf_conflicts SET settled_at = ? WHERE id = ? AND settled_at IS NULL",
+            (utc_text(now), conflict_id.hex),
+        )
+        if settled.rowcount != 1:
+            raise not_open(conflict_id)
+
+    # -- reading ------------------------------------------------------------------
+
+    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
+        """Rows as records; a page's stream ids repeat, so each is parsed once."""
+        loads, parse_time, codec = json.loads, datetime.fromisoformat, self.codec
+        stream_ids: dict[str, UUID] = {}
+        records = []
+        for pos, sid, stype, version, eid, etype, sv, data, meta, occ, off, rec, prev, h in rows:
+            stream_id = stream_ids.get(sid)
+            if stream_id is None:
+                stream_id = stream_ids[sid] = UUID(sid)
+            occurred = parse_time(occ)
+            if off:
+                occurred = occurred.astimezone(offset_zone(off))
+            records.append(
+                RecordedEvent(
+                    pos,
+                    stream_id,
+                    stype,
+                    version,
+                    UUID(int=int(eid, 16)),
+                    etype,
+                    sv,
+                    loads(data),
+                    {} if meta == "{}" else loads(meta),
+                    occurred,
+                    parse_time(rec),
+                    prev,
+                    h,
+                    decoder=codec,
+                )
+            )
+        return records
+
+    def _select_stream(
+        self, db: sqlite3.Connection, *, stream_id: UUID, after: int, last: int
+    ) -> list[RecordedEvent]:
+        cursor = db.execute(_STREAM_PAGE, (stream_id.hex, after, last, self.page_size))
+        return self._records(cursor.fetchall())
+
+    def _select_all(
+        self, db: sqlite3.Connection, *, after: int, limit: int, types: list[str] | None
+    ) -> list[RecordedEvent]:
+        if types is None:
+            cursor = db.execute(_ALL_PAGE, (after, limit))
+        else:
+            params = [p for t in types for p in (t, after, limit)]
+            cursor = db.execute(typed_page_sql(len(types), "?"), (*params, limit))
+        return self._records(cursor.fetchall())
+
+    def _select_version(self, db: sqlite3.Connection, stream_id: UUID) -> int:
+        row = db.execute(_VERSION, (stream_id.hex,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+
+def _parse(url: str | sa.URL) -> sa.URL:
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise InvalidStoreUrl(
+            f"{url!r} is not an SQLite URL ({exc}): use sqlite:///path/to/file.db or sqlite://"
+        ) from None
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
+        raise InvalidStoreUrl(
+            f"{parsed.drivername!r} is not served by the SQLite store: use sqlite:///path or "
+            "sqlite:// (the standard library's sqlite3 driver)"
+        )
+    if parsed.host or parsed.username or parsed.port:
+        raise InvalidStoreUrl(
+            f"{url!r} names a host, but SQLite opens files: use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db (three or four slashes)"
+        )
+    return parsed
