@@ -195,7 +195,9 @@ class Projections:
 
     def _install(self) -> None:
         models = self.models
-        models.prepare([v for reg in self._regs.values() for v in reg.spec.views])
+        models.prepare(
+            [v for reg in self._regs.values() for v in reg.spec.views], owners=self._owners
+        )
         inline = [reg for reg in self._regs.values() if reg.spec.mode == "inline"]
         if inline:
             if not isinstance(self.store, InlineHooks):

@@ -141,6 +141,13 @@ def _column(cls: type, field: attrs.Attribute[Any], hint: Any, role: str) -> Col
             hint, nullable = args[0], True
     kind = KINDS.get(hint) if isinstance(hint, type) else None
     if kind is None and isinstance(hint, type) and issubclass(hint, enum.Enum):
+        values = {type(m.value) for m in hint}
+        if not (values <= {str} or values <= {int}):
+            raise DefinitionError(
+                f"view {cls.__qualname__}: the {role} {field.name!r} is the enum "
+                f"{hint.__qualname__}, whose values are not all str or all int; a column "
+                "holds one type"
+            )
         kind = "enum"
     if kind is None:
         allowed = ", ".join(t.__name__ for t in KINDS)
@@ -152,6 +159,11 @@ def _column(cls: type, field: attrs.Attribute[Any], hint: Any, role: str) -> Col
         raise DefinitionError(
             f"view {cls.__qualname__}: the key {field.name!r} cannot be optional; every "
             "row needs a key"
+        )
+    if role == "key" and kind in ("bool", "float", "decimal"):
+        raise DefinitionError(
+            f"view {cls.__qualname__}: the key {field.name!r} is a {hint.__name__}; a key "
+            "must compare exactly everywhere: str, int, UUID, date, datetime or an enum"
         )
     return Column(field.name, kind, hint, nullable)
 
@@ -174,6 +186,12 @@ def _spec(
             "the types it uses before it"
         ) from exc
     by_name = {f.name: f for f in fields}
+    reserved = [n for n in by_name if n.startswith("esf_")]
+    if reserved:
+        raise DefinitionError(
+            f"view {cls.__qualname__}: field names starting with esf_ are kept for the "
+            f"columns esframework adds; rename {', '.join(reserved)}"
+        )
     key_name = key if key is not None else fields[0].name
     if isinstance(indexes, str):
         raise DefinitionError(

@@ -351,6 +351,8 @@ def test_view_classes_are_frozen_and_typed() -> None:
         ({"key": "maybe"}, "cannot be optional"),
         ({"name": "Bad Name"}, "lower-case"),
         ({"cache_ttl": 0}, "cache_ttl"),
+        ({"key": "score"}, "must compare exactly"),
+        ({"indexes": ("mixed",)}, "not all str or all int"),
     ],
 )
 def test_bad_declarations_are_refused(options: dict[str, Any], match: str) -> None:
@@ -362,7 +364,24 @@ def test_bad_declarations_are_refused(options: dict[str, Any], match: str) -> No
             id: int
             label: str
             tags: list[str]
+            score: float = 0.0
+            mixed: Mixed = Mixed.ONE
             maybe: int | None = None
+
+
+class Mixed(enum.Enum):
+    ONE = 1
+    TWO = "two"
+
+
+def test_field_names_of_esframework_columns_are_refused() -> None:
+    """Fields named esf_... would clash with the columns esframework adds."""
+    with pytest.raises(esf.DefinitionError, match="esf_row"):
+
+        @esf.view
+        class Clash:
+            id: int
+            esf_row: str
 
 
 def test_two_views_cannot_share_a_name() -> None:

@@ -24,7 +24,7 @@ from esframework.adapters.read_base import (
 from esframework.events import RecordedEvent
 from esframework.views import ViewSpec
 
-__all__ = ["MemoryReadModels", "MemoryTx"]
+__all__ = ["LocalLeases", "MemoryReadModels", "MemoryTx"]
 
 _Row = tuple[StoredRow, Mapping[str, Any]]
 _Table = dict[Any, _Row]
@@ -96,9 +96,9 @@ def _sort(rows: list[_Row], order: Sequence[Order]) -> None:
         rows.sort(key=by, reverse=o.descending)
 
 
-class _MemoryLease:
-    def __init__(self, leases: dict[str, _MemoryLease], name: str) -> None:
-        self._leases = leases
+class _LocalLease:
+    def __init__(self, owner: LocalLeases, name: str) -> None:
+        self._owner = owner
         self._name = name
         self._held = True
 
@@ -108,7 +108,24 @@ class _MemoryLease:
     def release(self) -> None:
         if self._held:
             self._held = False
-            self._leases.pop(self._name, None)
+            with self._owner._lock:
+                self._owner._held.discard(self._name)
+
+
+class LocalLeases:
+    """Leases among the runners of one process (a store no other process writes to)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: set[str] = set()
+
+    def take(self, name: str) -> Lease | None:
+        """The lease called ``name``, or None while another runner holds it."""
+        with self._lock:
+            if name in self._held:
+                return None
+            self._held.add(name)
+        return _LocalLease(self, name)
 
 
 class _MemorySession:
@@ -180,13 +197,13 @@ class MemoryReadModels:
         self._log = log
         self._tables: dict[tuple[Generation, str], _Table] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
-        self._leases: dict[str, _MemoryLease] = {}
+        self._leases = LocalLeases()
 
     def __repr__(self) -> str:
         views = sorted(name for generation, name in self._tables if generation == "live")
         return f"<MemoryReadModels views={views}>"
 
-    def prepare(self, views: Sequence[ViewSpec]) -> None:
+    def prepare(self, views: Sequence[ViewSpec], owners: Mapping[str, str] | None = None) -> None:
         with self._lock:
             for v in views:
                 self._tables.setdefault(("live", v.name), {})
@@ -224,11 +241,7 @@ class MemoryReadModels:
             return len(self._log)
 
     def lease(self, name: str) -> Lease | None:
-        with self._lock:
-            if name in self._leases:
-                return None
-            lease = self._leases[name] = _MemoryLease(self._leases, name)
-            return lease
+        return self._leases.take(name)
 
     def _live(self, view: ViewSpec) -> _Table:
         return self._tables.get(("live", view.name), {})

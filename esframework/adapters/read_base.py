@@ -164,8 +164,12 @@ class ReadSession(Protocol):
 class ReadModels(Protocol):
     """Read-model storage kept beside a store's events."""
 
-    def prepare(self, views: Sequence[ViewSpec]) -> None:
-        """Create the storage for these views and for checkpoints, if missing."""
+    def prepare(self, views: Sequence[ViewSpec], owners: Mapping[str, str] | None = None) -> None:
+        """Create the storage for these views, if missing.
+
+        A view whose stored shape differs from its spec (fields, columns) is recreated
+        empty, and its owner in ``owners`` (view name -> projection) restarts from 0.
+        """
         ...
 
     def session(
