@@ -111,7 +111,9 @@ class _Worker:
                     failures = 0
                     if count:
                         self.owner._progressed()
-                    elif checkpoint.paused or checkpoint.failure is not None:
+                    if count >= self.reg.spec.batch_size:
+                        continue  # more may be waiting: no need to ask
+                    if checkpoint.paused or checkpoint.failure is not None:
                         self._rest(self.poll_interval)
                     else:
                         self._waiter.wait_for_events(checkpoint.position, self.poll_interval)

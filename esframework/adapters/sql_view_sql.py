@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import enum
 import json
+import sqlite3
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -163,35 +165,33 @@ class Dialect:
         )
         return Statement(sql, {"key": self.to_db(view.key, key)})
 
-    def upsert_row(
-        self,
-        view: ViewSpec,
-        row: StoredRow,
-        columns: Mapping[str, Any],
-        generation: Generation,
-        *,
-        only_if_newer: bool,
-    ) -> Statement:
+    def upsert(self, view: ViewSpec, generation: Generation) -> str:
+        """Insert or replace a row, unless the stored one was written at the same
+        position or later (a redelivered event cannot write a row twice)."""
         table = self.table(view, generation)
         names = [c.name for c in view.columns]
+        values = [self.ph(f"c{i}") for i in range(len(names))]
+        values += [self.json_ph("row"), self.ph("position"), self.ph("deleted")]
+        updates = [f"{_q(n)} = excluded.{_q(n)}" for n in names[1:]]
+        updates += [f"{c} = excluded.{c}" for c in ("esf_row", "esf_position", "esf_deleted")]
+        return (
+            f"INSERT INTO {table} ({', '.join(map(_q, names))}, esf_row, esf_position, "
+            f"esf_deleted) VALUES ({', '.join(values)}) ON CONFLICT ({_q(names[0])}) "
+            f"DO UPDATE SET {', '.join(updates)} "
+            f"WHERE {table}.esf_position < excluded.esf_position"
+        )
+
+    def upsert_params(
+        self, view: ViewSpec, row: StoredRow, columns: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The parameters of ``upsert`` for one row."""
         params = {f"c{i}": self.to_db(c, columns[c.name]) for i, c in enumerate(view.columns)}
         params |= {
             "row": json.dumps(row.data, separators=(",", ":")),
             "position": row.position,
             "deleted": self.bool_in(row.deleted),
         }
-        values = [self.ph(f"c{i}") for i in range(len(names))]
-        values += [self.json_ph("row"), self.ph("position"), self.ph("deleted")]
-        updates = [f"{_q(n)} = excluded.{_q(n)}" for n in names[1:]]
-        updates += [f"{c} = excluded.{c}" for c in ("esf_row", "esf_position", "esf_deleted")]
-        sql = (
-            f"INSERT INTO {table} ({', '.join(map(_q, names))}, esf_row, esf_position, "
-            f"esf_deleted) VALUES ({', '.join(values)}) ON CONFLICT ({_q(names[0])}) "
-            f"DO UPDATE SET {', '.join(updates)}"
-        )
-        if only_if_newer:
-            sql += f" WHERE {table}.esf_position < excluded.esf_position"
-        return Statement(sql, params)
+        return params
 
     # -- bookkeeping ----------------------------------------------------------------
 
@@ -252,6 +252,9 @@ class SqliteDialect(Dialect):
 
     bool_type = "INTEGER"
 
+    def __init__(self, busy_timeout: float = 5.0) -> None:
+        self.busy_timeout = busy_timeout
+
     def ph(self, name: str) -> str:
         return f":{name}"
 
@@ -295,7 +298,24 @@ class SqliteDialect(Dialect):
         return None if when is None else utc_text(when)
 
     def begin(self, db: Any) -> None:
-        db.execute("BEGIN IMMEDIATE")  # the database's write lock, for the whole session
+        """Take the database's write lock for the session, asking again every millisecond.
+
+        SQLite's own busy handler sleeps longer and longer (up to 100 ms a try), so a
+        runner would lose the lock to a steady writer for hundreds of milliseconds.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                time.sleep(0.001)
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def limit_offset(self, limit: int | None, offset: int) -> str:
         if limit is None and offset:

@@ -68,14 +68,25 @@ def _failure_out(value: Any) -> Failure | None:
     )
 
 
+_Where = tuple[Generation, str]
+
+
 class _SqlSession:
-    """One transaction on a driver connection (the append's own, when inline)."""
+    """One transaction on a driver connection (the append's own, when inline).
+
+    View writes are buffered and sent at the end in one ``executemany`` per table, and
+    rows read are kept for the rest of the transaction: a projection is the only writer
+    of its views and holds its checkpoint's lock, so nobody else changes them meanwhile.
+    A savepoint restores the buffer.
+    """
 
     def __init__(self, models: SqlReadModels, db: Any) -> None:
         self._models = models
         self._db = db
         self._d = models.dialect
-        self._savepoints = 0
+        self._views: dict[str, ViewSpec] = {}
+        self._writes: dict[_Where, dict[Any, tuple[StoredRow, Mapping[str, Any]]]] = {}
+        self._read: dict[_Where, dict[Any, StoredRow | None]] = {}
 
     def _one(self, stmt: Statement) -> Any:
         return self._db.execute(stmt.sql, stmt.params).fetchone()
@@ -117,9 +128,15 @@ class _SqlSession:
         return self._models.store._select_all(self._db, after=after, limit=limit, types=None)
 
     def get(self, view: ViewSpec, key: Any, generation: Generation) -> StoredRow | None:
-        stmt = self._d.get_row(view, key, generation, deleted_too=True)
-        row = self._one(stmt)
-        return None if row is None else self._d.stored_row(view, row)
+        where = (generation, view.name)
+        written = self._writes.get(where, {}).get(key)
+        if written is not None:
+            return written[0]
+        read = self._read.setdefault(where, {})
+        if key not in read:
+            row = self._one(self._d.get_row(view, key, generation, deleted_too=True))
+            read[key] = None if row is None else self._d.stored_row(view, row)
+        return read[key]
 
     def put(
         self,
@@ -130,27 +147,44 @@ class _SqlSession:
         *,
         only_if_newer: bool,
     ) -> None:
-        stmt = self._d.upsert_row(view, row, columns, generation, only_if_newer=only_if_newer)
-        self._db.execute(stmt.sql, stmt.params)
+        # Rows stored before this transaction were written at or before its checkpoint,
+        # so below every position it applies: the guard is kept by the upsert itself.
+        self._views[view.name] = view
+        self._writes.setdefault((generation, view.name), {})[row.key] = (row, dict(columns))
+
+    def flush(self) -> None:
+        """Send the buffered view writes."""
+        for (generation, name), rows in self._writes.items():
+            view = self._views[name]
+            sql = self._d.upsert(view, generation)
+            params = [self._d.upsert_params(view, r, c) for r, c in rows.values()]
+            cursor = self._db.cursor()
+            try:
+                cursor.executemany(sql, params)
+            finally:
+                cursor.close()
+            self._read.setdefault((generation, name), {}).update(
+                (k, r) for k, (r, _) in rows.items()
+            )
+        self._writes = {}
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        self._savepoints += 1
-        name = f"esf_sp_{self._savepoints}"
-        self._db.execute(f"SAVEPOINT {name}")
+        writes = {where: dict(rows) for where, rows in self._writes.items()}
         try:
             yield
         except BaseException:
-            self._db.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self._db.execute(f"RELEASE SAVEPOINT {name}")
+            self._writes = writes
             raise
-        self._db.execute(f"RELEASE SAVEPOINT {name}")
 
     def swap(self, views: Sequence[ViewSpec]) -> None:
+        self.flush()
         for view in views:
             for sql in self._d.swap(view):
                 self._db.execute(sql)
             self._db.execute(*self._d.upsert_fingerprint(view))
+            self._read.pop(("live", view.name), None)
+            self._read.pop(("rebuild", view.name), None)
         self._models._shapes.update((v.name, v.fingerprint) for v in views)
 
 
@@ -223,10 +257,14 @@ class SqlReadModels:
         self, tx: object | None = None, *, exclusive: bool = False
     ) -> Iterator[_SqlSession]:
         if tx is not None:
-            yield _SqlSession(self, tx)
+            session = _SqlSession(self, tx)
+            yield session
+            session.flush()
             return
         with self._transaction(exclusive=exclusive) as db:
-            yield _SqlSession(self, db)
+            session = _SqlSession(self, db)
+            yield session
+            session.flush()
 
     def checkpoints(self) -> dict[str, Checkpoint]:
         d = self.dialect

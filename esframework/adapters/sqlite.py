@@ -153,7 +153,7 @@ class SqliteStore(SqlStore):
     # -- the read side ------------------------------------------------------------
 
     def _read_dialect(self) -> SqliteDialect:
-        return SqliteDialect()
+        return SqliteDialect(self.busy_timeout)
 
     def event_waiter(self) -> SqliteWaiter:
         """A waiter woken by this store's appends, and by a poll for other processes'."""
