@@ -16,6 +16,7 @@ the events after it in the same transaction, so two runners never apply one even
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import threading
@@ -44,7 +45,7 @@ from esframework.subscriptions import event_waiter
 from esframework.view_queries import ViewCache, ViewReader, ViewSource
 from esframework.views import spec_of
 
-__all__ = ["ProjectionStatus", "Projections", "RebuildProgress", "run"]
+__all__ = ["ProjectionStatus", "Projections", "RebuildProgress", "load", "run"]
 
 log = logging.getLogger("esframework.projections")
 
@@ -432,6 +433,27 @@ class Projections:
             self._remove_hook = None
 
 
+def load(target: object) -> object:
+    """A projection from ``"package.module:Name"`` (imported), or ``target`` itself.
+
+    Importing the module also registers the event classes it declares or imports.
+    """
+    if not isinstance(target, str):
+        return target
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise DefinitionError(
+            f"{target!r} does not name a projection: write package.module:ClassName"
+        )
+    try:
+        found: object = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise DefinitionError(f"cannot load projection {target!r}: {exc}") from exc
+    return found
+
+
 def run(
     store: str | EventStore,
     projections: Iterable[object],
@@ -443,10 +465,12 @@ def run(
 ) -> None:
     """Run projections in this process until ``stop`` is set, SIGINT or SIGTERM.
 
-    ``store`` is a store or a URL (opened with ``options`` and closed at the end).
-    With several such processes on PostgreSQL, one runs each projection and the
-    others take over if it dies.
+    ``store`` is a store or a URL (opened with ``options`` and closed at the end);
+    ``projections`` are classes, instances or ``"package.module:Name"`` strings. With
+    several such processes on PostgreSQL, one runs each projection and the others take
+    over if it dies.
     """
+    targets = [load(p) for p in projections]
     from esframework.adapters import connect
 
     opened = (
@@ -462,7 +486,7 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: done.set())
     try:
-        manager = Projections(target, projections, registry=registry)
+        manager = Projections(target, targets, registry=registry)
         try:
             manager.start(poll_interval=poll_interval)
             log.info("running projections %s", manager.names)

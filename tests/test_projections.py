@@ -449,6 +449,26 @@ def test_run_is_a_runner_until_stopped(store: EventStore) -> None:
     assert not runner.is_alive()
 
 
+@pytest.mark.parametrize(
+    ("target", "match"),
+    [
+        ("nope", "package.module:ClassName"),
+        ("tests_nowhere:X", "cannot load"),
+        ("os:nope", "cannot load"),
+    ],
+)
+def test_projections_named_by_text_must_exist(target: str, match: str) -> None:
+    """run() and load() take "package.module:Name"; a wrong one says what is wrong."""
+    with pytest.raises(esf.DefinitionError, match=match):
+        esf.projection_runner.load(target)
+
+
+def test_projections_can_be_named_by_text() -> None:
+    """load("module:Name") imports the module and returns the class."""
+    assert esf.projection_runner.load(f"{__name__}:Owners") is Owners
+    assert esf.projection_runner.load(Owners) is Owners
+
+
 # -- at-least-once effects outside views ---------------------------------------------
 
 

@@ -212,9 +212,8 @@ RUNNER = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, sys.argv[1])
-    import readside_mod
     from esframework.projection_runner import run
-    run(sys.argv[2], [readside_mod.Totals], poll_interval=0.1, schema=sys.argv[3])
+    run(sys.argv[2], ["readside_mod:Totals"], poll_interval=0.1, schema=sys.argv[3])
     """
 )
 
