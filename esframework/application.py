@@ -17,6 +17,7 @@ from esframework.adapters.base import ConflictStore, EventStore, SnapshotStore
 from esframework.aggregate import Aggregate, options_of
 from esframework.audit import AuditReport, Seal, verify
 from esframework.audit import seal as audit_seal
+from esframework.cache import AggregateCache
 from esframework.commands import CommandRouter
 from esframework.conflicts import (
     Conflict,
@@ -39,7 +40,7 @@ from esframework.registry import Registry, default_registry
 from esframework.repository import Repository
 from esframework.serialization import EventCodec
 from esframework.snapshots import take
-from esframework.unit_of_work import UnitOfWork, Unresolved, command_metadata
+from esframework.unit_of_work import StaleCache, UnitOfWork, Unresolved, command_metadata
 from esframework.view_queries import ViewReader
 
 __all__ = ["Application", "CommandResult", "OpenConflict"]
@@ -100,9 +101,11 @@ class Application:
         registry: Registry | None = None,
         on_conflict: ConflictListener | None = None,
         require_user: bool = False,
+        cache_size: int = 0,
     ) -> None:
         self.store = store
         self.require_user = require_user
+        self.cache = AggregateCache(cache_size)
         self.aggregates = tuple(dict.fromkeys(aggregates))
         codec = getattr(store, "codec", None)
         store_registry = codec.registry if isinstance(codec, EventCodec) else None
@@ -116,7 +119,7 @@ class Application:
         self.codec = codec if isinstance(codec, EventCodec) else EventCodec(self.registry)
         self.conflicts_strategy = conflicts if conflicts is not None else default_strategy()
         self.router = CommandRouter(self.aggregates)
-        self.repository = Repository(store, self.codec.converter)
+        self.repository = Repository(store, self.codec.converter, self.codec)
         self._listeners: list[ConflictListener] = [on_conflict] if on_conflict else []
         for strategy in [self.conflicts_strategy, *(self._strategy(a) for a in self.aggregates)]:
             if not callable(getattr(strategy, "resolve", None)):
@@ -148,17 +151,23 @@ class Application:
         command_id = uuid4()
         note: ConflictResolved | None = None
         attempts = 0
+        use_cache = True
         while True:
             uow = UnitOfWork(self, user_id=user_id, correlation_id=correlation_id, id=command_id)
             uow.signal_unresolved = True
             uow.prior_attempts = attempts
             uow.command = cmd
+            uow.use_cache = use_cache
             try:
                 agg = uow.target(cmd, route)
                 if note is not None:
                     agg.record(note)
                 route.handler.function(agg, cmd)
                 records = uow.commit()
+            except StaleCache:
+                uow.rollback()
+                use_cache = False  # the cache's conflict, not the command's: run again
+                continue
             except Unresolved as unresolved:
                 uow.rollback()
                 conflict, resolution = unresolved.conflict, unresolved.resolution
@@ -385,13 +394,19 @@ class Application:
         if fn is None:
             return UnitOfWork(self, user_id=user_id, correlation_id=correlation_id)
         attempts = 0
+        use_cache = True
         while True:
             uow = UnitOfWork(self, user_id=user_id, correlation_id=correlation_id)
             uow.signal_unresolved = True
             uow.prior_attempts = attempts
+            uow.use_cache = use_cache
             try:
                 result = fn(uow)
                 uow.commit()
+            except StaleCache:
+                uow.rollback()
+                use_cache = False
+                continue
             except Unresolved as unresolved:
                 uow.rollback()
                 if unresolved.resolution.action != "retry":

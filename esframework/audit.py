@@ -68,7 +68,7 @@ def _json_str(text: str) -> str:
 def hash_of(
     prev_hash: str,
     *,
-    stream_id: UUID,
+    stream_id: UUID | str,
     stream_type: str,
     version: int,
     event_id: UUID,
@@ -76,17 +76,19 @@ def hash_of(
     schema_version: int,
     data_canonical: str,
     metadata_canonical: str,
-    occurred_at: datetime,
+    occurred_at: datetime | str,
 ) -> str:
     """The chain hash from the canonical JSON of payload and metadata, already made.
 
     The body is exactly ``canonical_json`` of the envelope dict (keys in sorted order),
-    assembled from parts so that appends serialise each payload once.
+    assembled from parts so that appends serialise each payload once. ``stream_id`` and
+    ``occurred_at`` may be given as their text already (a batch repeats them).
     """
+    occurred = occurred_at if isinstance(occurred_at, str) else occurred_at.isoformat()
     body = (
         f'{{"data":{data_canonical},"event_id":"{event_id}",'
         f'"event_type":{_json_str(event_type)},"metadata":{metadata_canonical},'
-        f'"occurred_at":"{occurred_at.isoformat()}","prev_hash":"{prev_hash}",'
+        f'"occurred_at":"{occurred}","prev_hash":"{prev_hash}",'
         f'"schema_version":{schema_version},"stream_id":"{stream_id}",'
         f'"stream_type":{_json_str(stream_type)},"version":{version}}}'
     )

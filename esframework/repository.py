@@ -9,12 +9,22 @@ from uuid import UUID
 import cattrs
 
 from esframework.adapters._common import check_stream_id
-from esframework.adapters.base import EventStore, SnapshotStore
+from esframework.adapters.base import EventStore, PayloadReader, SnapshotStore
 from esframework.aggregate import Aggregate, options_of
-from esframework.errors import AggregateNotFound, DefinitionError
+from esframework.errors import AggregateNotFound, DefinitionError, EsfError
+from esframework.serialization import EventCodec
 from esframework.snapshots import restore
 
 __all__ = ["Repository"]
+
+
+def _check_type(agg: Aggregate, stored: str, expected: str) -> None:
+    if stored and stored != expected:
+        raise AggregateNotFound(
+            f"{agg.id} holds a {stored!r}, not a {type(agg).__qualname__} ({expected!r}): "
+            "load it with its own class"
+        )
+
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -22,9 +32,12 @@ A = TypeVar("A", bound=Aggregate)
 class Repository:
     """Rebuilds aggregates by replaying their streams through their appliers."""
 
-    def __init__(self, store: EventStore, converter: cattrs.Converter) -> None:
+    def __init__(
+        self, store: EventStore, converter: cattrs.Converter, codec: EventCodec | None = None
+    ) -> None:
         self.store = store
         self.converter = converter
+        self.codec = codec
 
     def __repr__(self) -> str:
         return f"<Repository on {self.store!r}>"
@@ -56,13 +69,13 @@ class Repository:
                 agg = restore(cls, snap, stream_type, self.converter)
         if agg is None:
             agg = cls(id=aggregate_id)
-        for rec in self.store.read_stream(aggregate_id, agg.version + 1, at_version):
-            if rec.stream_type and rec.stream_type != stream_type and agg.version == 0:
-                raise AggregateNotFound(
-                    f"{aggregate_id} holds a {rec.stream_type!r}, not a {cls.__qualname__} "
-                    f"({stream_type!r}): load it with its own class"
-                )
-            agg._esf_replay(rec.event)
+        if self.codec is not None and isinstance(self.store, PayloadReader):
+            self._replay_payloads(agg, stream_type, at_version, self.store, self.codec)
+        else:
+            for rec in self.store.read_stream(aggregate_id, agg.version + 1, at_version):
+                if agg.version == 0:
+                    _check_type(agg, rec.stream_type, stream_type)
+                agg._esf_replay(rec.event)
         if agg.version == 0:
             raise AggregateNotFound(f"{cls.__qualname__} {aggregate_id} does not exist")
         if at_version is not None and agg.version < at_version:
@@ -71,6 +84,27 @@ class Repository:
                 f"version {agg.version}"
             )
         return agg
+
+    def _replay_payloads(
+        self,
+        agg: Aggregate,
+        stream_type: str,
+        at_version: int | None,
+        reader: PayloadReader,
+        codec: EventCodec,
+    ) -> None:
+        """Replay from bare payloads: no envelopes built, nothing but the state."""
+        decode, replay = codec.decode, agg._esf_replay
+        for version, stored_type, event_type, schema_version, data in reader.read_payloads(
+            agg.id, agg.version + 1, at_version
+        ):
+            if agg.version == 0:
+                _check_type(agg, stored_type, stream_type)
+            try:
+                event = decode(event_type, schema_version, data)
+            except EsfError as exc:
+                raise type(exc)(f"stream {agg.id} v{version}: {exc}") from exc
+            replay(event)
 
     def _version_at(self, cls: type[Aggregate], aggregate_id: UUID, at_time: datetime) -> int:
         """The version of the newest event recorded at or before ``at_time``."""

@@ -22,7 +22,7 @@ import cattrs
 from cattrs.errors import BaseValidationError
 from cattrs.strategies import configure_union_passthrough
 
-from esframework.errors import SerializationError, UnknownEventType, UpcastError
+from esframework.errors import EsfError, SerializationError, UnknownEventType, UpcastError
 from esframework.registry import EventType, Registry, default_registry
 from esframework.upcasting import upcast
 
@@ -281,5 +281,8 @@ class EventCodec:
 
     def decode_record(self, record: RecordedEvent) -> Any:
         """``record.event``: decode a stored record, naming it in any error."""
-        where = f"position {record.position}, stream {record.stream_id} v{record.version}: "
-        return self.decode(record.event_type, record.schema_version, record.data, where=where)
+        try:
+            return self.decode(record.event_type, record.schema_version, record.data)
+        except EsfError as exc:  # say which record, only when something went wrong
+            where = f"position {record.position}, stream {record.stream_id} v{record.version}"
+            raise type(exc)(f"{where}: {exc}") from exc

@@ -22,7 +22,7 @@ from esframework.events import RecordedEvent
 if TYPE_CHECKING:
     from esframework.application import Application
 
-__all__ = ["UnitOfWork", "Unresolved", "command_metadata"]
+__all__ = ["StaleCache", "UnitOfWork", "Unresolved", "command_metadata"]
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -41,6 +41,10 @@ class Unresolved(Exception):
         self.conflict = conflict
         self.resolution = resolution
         self.error = error
+
+
+class StaleCache(Exception):
+    """A cached aggregate was behind its stream: run again on one loaded from the store."""
 
 
 def command_metadata(user_id: object, correlation_id: object, command_id: UUID) -> dict[str, Any]:
@@ -97,6 +101,8 @@ class UnitOfWork:
         self.prior_attempts = 0
         self.command: object | None = None
         self.conflict_id: UUID | None = None
+        self.use_cache = False
+        self._from_cache: set[UUID] = set()
         """Set when ``Manual()`` parked this unit's events instead of storing them."""
 
     def __repr__(self) -> str:
@@ -129,6 +135,11 @@ class UnitOfWork:
                     f"not a {cls.__qualname__}"
                 )
             return known
+        if self.use_cache:
+            cached = self.app.cache.take(cls, aggregate_id)
+            if cached is not None:
+                self._from_cache.add(aggregate_id)
+                return self._track(cached)
         return self._track(self.app.repository.load(cls, aggregate_id))
 
     def create(self, cls: type[A], aggregate_id: UUID | None = None, *, check: bool = True) -> A:
@@ -202,6 +213,8 @@ class UnitOfWork:
             except ConcurrencyError as exc:
                 if attempt >= _MAX_ROUNDS:
                     raise
+                if self._from_cache.intersection(batch):
+                    raise StaleCache from exc
                 try:
                     batch = self._resolve(batch, exc, attempt)
                 except Unresolved as unresolved:
@@ -216,8 +229,11 @@ class UnitOfWork:
         self._finish()
         for agg in self._aggregates.values():
             agg._esf_pending.clear()
-        if not resolved:
+        if not resolved and self.conflict_id is None:
             self.app._after_save(self._aggregates.values(), self._loaded_versions)
+            if self.use_cache:
+                for agg in self._aggregates.values():
+                    self.app.cache.put(agg)
         return records
 
     def _resolve(
@@ -262,6 +278,8 @@ class UnitOfWork:
         """Store nothing; the aggregates stay as they are, closed for changes."""
         if not self._done:
             self._finish()
+        for agg_id in self._from_cache:
+            self.app.cache.discard(agg_id)
 
     def _finish(self) -> None:
         self._done = True

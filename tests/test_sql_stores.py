@@ -254,3 +254,18 @@ def test_postgres_url_forms_all_use_psycopg_3(postgres_url: str, scheme: str) ->
         assert store.engine.dialect.driver == "psycopg"
         store.append(uuid4(), _notes("a"), expected_version=0)
         assert len(list(store.read_all())) == 1
+
+
+def test_stored_ids_read_back_as_ordinary_uuids() -> None:
+    """Ids read from SQLite text are UUIDs equal, hashed and printed like any other."""
+    from uuid import UUID as _UUID
+
+    from esframework.adapters.sql_rows import uuid_from_hex
+
+    for value in (uuid4(), _UUID(int=0), _UUID(int=2**128 - 1)):
+        made = uuid_from_hex(value.hex)
+        assert made == value
+        assert hash(made) == hash(value)
+        assert str(made) == str(value)
+        assert made.version == value.version
+        assert isinstance(made, _UUID)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -26,6 +27,9 @@ class Paid:
     memo: str = ""
 
 
+EXACT = decimal.Context(prec=decimal.MAX_PREC)  # moving a decimal point must not round
+
+
 @esf.upcaster("Paid", from_version=1, registry=reg)
 def _paid_v1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "currency": "EUR"}
@@ -34,7 +38,7 @@ def _paid_v1(data: dict[str, Any]) -> dict[str, Any]:
 @esf.upcaster("Paid", from_version=2, registry=reg)
 def _paid_v2(data: dict[str, Any]) -> dict[str, Any]:
     cents = data.pop("cents")
-    return {**data, "amount": str(Decimal(cents) / 100)}
+    return {**data, "amount": str(Decimal(cents).scaleb(-2, EXACT))}
 
 
 def test_old_events_are_read_as_the_current_class() -> None:

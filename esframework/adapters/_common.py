@@ -124,6 +124,8 @@ def draft_events(
     base_meta = codec.encode_metadata(merged) if merged else {}
     # Most events of a batch share one metadata dict: serialise each distinct one once.
     meta_forms: dict[int, tuple[dict[str, Any], str, str]] = {}
+    # The events of one append occur together: one reading of the clock for all of them.
+    now: datetime | None = None
     drafts = []
     for item in events:
         if isinstance(item, NewEvent):
@@ -154,7 +156,9 @@ def draft_events(
                 "the converter knows, or register a hook on it"
             ) from exc
         if occurred_at is None:
-            occurred_at = clock()
+            if now is None:
+                now = clock()
+            occurred_at = now
         if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
             raise SerializationError(
                 f"event {event_type.name} occurred at {occurred_at.isoformat()}, a naive "
@@ -244,11 +248,16 @@ def chain(
     """Give drafts their versions after ``current_version`` and chain their hashes."""
     prepared = []
     prev = last_hash
+    stream_text = str(stream_id)
+    iso: dict[datetime, str] = {}
     for i, d in enumerate(drafts, start=current_version + 1):
+        occurred = iso.get(d.occurred_at)
+        if occurred is None:
+            occurred = iso[d.occurred_at] = d.occurred_at.isoformat()
         try:
             h = hash_of(
                 prev,
-                stream_id=stream_id,
+                stream_id=stream_text,
                 stream_type=stream_type,
                 version=i,
                 event_id=d.event_id,
@@ -256,7 +265,7 @@ def chain(
                 schema_version=d.schema_version,
                 data_canonical=d.data_canonical or canonical_json(d.data),
                 metadata_canonical=d.metadata_canonical or canonical_json(d.metadata),
-                occurred_at=d.occurred_at,
+                occurred_at=occurred,
             )
         except UnicodeEncodeError as exc:
             raise SerializationError(

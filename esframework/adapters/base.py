@@ -45,8 +45,10 @@ __all__ = [
     "InlineHook",
     "InlineHooks",
     "Notifying",
+    "PayloadReader",
     "ReadModelHost",
     "SnapshotStore",
+    "StoredPayload",
 ]
 
 
@@ -123,6 +125,24 @@ class EventStore(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+StoredPayload: TypeAlias = tuple[int, str, str, int, Mapping[str, Any]]
+"""(version, stream type, event type, schema version, payload) of one stored event."""
+
+
+@runtime_checkable
+class PayloadReader(Protocol):
+    """A store that can read a stream's payloads without building whole envelopes.
+
+    Loading an aggregate needs only these; stores that offer it load faster.
+    """
+
+    def read_payloads(
+        self, stream_id: UUID, from_version: int = 1, to_version: int | None = None
+    ) -> Iterator[StoredPayload]:
+        """The stream's payloads from ``from_version`` to ``to_version``, in order."""
+        ...
 
 
 @runtime_checkable

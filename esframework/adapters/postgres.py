@@ -30,6 +30,7 @@ import psycopg
 import sqlalchemy as sa
 
 from esframework.adapters._common import PreparedEvent
+from esframework.adapters.base import StoredPayload
 from esframework.adapters.pg_read import (
     PgDialect,
     PgListener,
@@ -112,6 +113,10 @@ _STREAM_PAGE = select_events(
     "stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s"
 )
 _ALL_PAGE = select_events("position > %s ORDER BY position LIMIT %s")
+_PAYLOAD_PAGE = (
+    "SELECT version, stream_type, event_type, schema_version, data FROM events "
+    "WHERE stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s"
+)
 _VERSION = "SELECT version FROM streams WHERE stream_id = %s"
 
 _COLUMNS = (
@@ -406,6 +411,12 @@ class PostgresStore(SqlStore):
         params = (stream_id, after, last, self.page_size)
         cursor = db.execute(_STREAM_PAGE, params, binary=True)
         return self._records(cursor.fetchall())
+
+    def _select_payloads(
+        self, db: psycopg.Connection[Any], *, stream_id: UUID, after: int, last: int
+    ) -> list[StoredPayload]:
+        params = (stream_id, after, last, self.page_size)
+        return db.execute(_PAYLOAD_PAGE, params, binary=True).fetchall()
 
     def _select_all(
         self, db: psycopg.Connection[Any], *, after: int, limit: int, types: list[str] | None

@@ -61,7 +61,7 @@ from esframework.adapters._common import (
     draft_events,
     find_replay,
 )
-from esframework.adapters.base import ANY, ExpectedVersion
+from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload
 from esframework.adapters.sql_read import AfterInsert, SqlReadSide
 from esframework.adapters.sql_rows import Head
 from esframework.adapters.sql_side import SideTables
@@ -406,7 +406,15 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
         event_ids = [d.event_id for _, ds in plan.values() for d in ds]
         if locked:
             self._lock(db)
-        heads, stored = self._pre_read(db, list(plan), event_ids)
+        if not locked and all(expected == 0 for expected, _ in plan.values()):
+            # Only new streams: their heads are known (version 0, the genesis hash), so
+            # skip the pre-read. If one exists after all, or an event id was stored
+            # before (a retry), the unique indexes refuse the insert and the append runs
+            # again under the lock, with the pre-read.
+            heads: dict[UUID, Head] = {}
+            stored: list[RecordedEvent] = []
+        else:
+            heads, stored = self._pre_read(db, list(plan), event_ids)
         replay = find_replay(
             {s: ds for s, (_, ds) in plan.items()}, {r.event_id: r for r in stored}
         )
@@ -485,6 +493,30 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
             if len(page) < self.page_size:
                 return
             after = page[-1].version
+
+    def read_payloads(
+        self, stream_id: UUID, from_version: int = 1, to_version: int | None = None
+    ) -> Iterator[StoredPayload]:
+        """The stream's payloads in order, without building envelopes (for loads)."""
+        check_stream_id(stream_id)
+        self._check_open()
+        after = min(max(from_version, 1), MAX_VERSION) - 1
+        last = MAX_VERSION if to_version is None else min(to_version, MAX_VERSION)
+        while after < last:
+            page = self._run(
+                functools.partial(
+                    self._select_payloads, stream_id=stream_id, after=after, last=last
+                )
+            )
+            yield from page
+            if len(page) < self.page_size:
+                return
+            after = page[-1][0]
+
+    def _select_payloads(
+        self, db: Any, *, stream_id: UUID, after: int, last: int
+    ) -> list[StoredPayload]:
+        raise NotImplementedError
 
     def read_all(
         self, after: int = 0, limit: int | None = None, types: Sequence[str] | None = None

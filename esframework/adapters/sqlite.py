@@ -28,6 +28,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from esframework.adapters._common import PreparedEvent
+from esframework.adapters.base import StoredPayload
 from esframework.adapters.sql import BeforeCommit, SqlStore
 from esframework.adapters.sql_read import SqliteWaiter
 from esframework.adapters.sql_rows import (
@@ -37,6 +38,7 @@ from esframework.adapters.sql_rows import (
     select_events,
     typed_page_sql,
     utc_offset,
+    uuid_from_hex,
 )
 from esframework.adapters.sql_schema import utc_text
 from esframework.adapters.sql_side import not_open
@@ -83,6 +85,10 @@ _STREAM_PAGE = select_events(
     "stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?"
 )
 _ALL_PAGE = select_events("position > ? ORDER BY position LIMIT ?")
+_PAYLOAD_PAGE = (
+    "SELECT version, stream_type, event_type, schema_version, data FROM events "
+    "WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?"
+)
 _VERSION = "SELECT version FROM streams WHERE stream_id = ?"
 
 
@@ -294,7 +300,7 @@ class SqliteStore(SqlStore):
         for pos, sid, stype, version, eid, etype, sv, data, meta, occ, off, rec, prev, h in rows:
             stream_id = stream_ids.get(sid)
             if stream_id is None:
-                stream_id = stream_ids[sid] = UUID(sid)
+                stream_id = stream_ids[sid] = uuid_from_hex(sid)
             occurred = parse_time(occ)
             if off:
                 occurred = occurred.astimezone(offset_zone(off))
@@ -304,7 +310,7 @@ class SqliteStore(SqlStore):
                     stream_id,
                     stype,
                     version,
-                    UUID(int=int(eid, 16)),
+                    uuid_from_hex(eid),
                     etype,
                     sv,
                     loads(data),
@@ -323,6 +329,13 @@ class SqliteStore(SqlStore):
     ) -> list[RecordedEvent]:
         cursor = db.execute(_STREAM_PAGE, (stream_id.hex, after, last, self.page_size))
         return self._records(cursor.fetchall())
+
+    def _select_payloads(
+        self, db: sqlite3.Connection, *, stream_id: UUID, after: int, last: int
+    ) -> list[StoredPayload]:
+        loads = json.loads
+        rows = db.execute(_PAYLOAD_PAGE, (stream_id.hex, after, last, self.page_size))
+        return [(v, st, et, sv, loads(data)) for v, st, et, sv, data in rows.fetchall()]
 
     def _select_all(
         self, db: sqlite3.Connection, *, after: int, limit: int, types: list[str] | None

@@ -28,18 +28,21 @@ import enum
 import types
 import typing
 import weakref
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
 import attrs
+import cattrs
 from hypothesis import strategies as st
 
 from esframework.errors import DefinitionError
 from esframework.registry import Registry, default_registry
+from esframework.serialization import make_converter
 
-__all__ = ["any_event", "events"]
+__all__ = ["any_event", "events", "payloads"]
 
 T = TypeVar("T")
 
@@ -210,3 +213,20 @@ def any_event(registry: Registry | None = None) -> st.SearchStrategy[Any]:
         return st.one_of(*(events(cls) for cls in current))
 
     return st.deferred(build)
+
+
+def payloads(
+    spec: type | Mapping[str, Any], *, converter: cattrs.Converter | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Stored payloads (JSON-compatible dicts) of an event version, old ones included.
+
+    ``spec`` is an event class (e.g. the old class kept for tests) or, once that class
+    is gone, a mapping of its field names to their types. Feed the payloads to an
+    upcaster and check that it keeps every field
+    (``esframework.testing.check_upcaster``).
+    """
+    conv = converter if converter is not None else make_converter()
+    if isinstance(spec, Mapping):
+        fields = {name: _for_type(tp, 0) for name, tp in spec.items()}
+        return st.fixed_dictionaries(fields).map(conv.unstructure)
+    return events(spec).map(conv.unstructure)
