@@ -337,9 +337,17 @@ def _store_id(store: object) -> str:
 
 
 def seal(
-    store: Any, *, hmac_key: bytes | None = None, page: int = 1000, now: datetime | None = None
+    store: Any,
+    *,
+    hmac_key: bytes | None = None,
+    page: int = 1000,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Seal:
-    """Seal the store as it is now: position, counts and a digest of every stream's head."""
+    """Seal the store as it is now: position, counts and a digest of every stream's head.
+
+    ``progress`` is called with the count of events read, as ``verify`` does.
+    """
     heads: dict[UUID, tuple[int, str]] = {}
     events = 0
     position = 0
@@ -347,6 +355,10 @@ def seal(
         heads[rec.stream_id] = (rec.version, rec.hash)
         events += 1
         position = rec.position
+        if progress is not None and events % 1000 == 0:
+            progress(events)
+    if progress is not None:
+        progress(events)
     document = Seal(
         store_id=_store_id(store),
         position=position,

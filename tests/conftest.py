@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import attrs
 import pytest
@@ -88,9 +89,53 @@ def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]
         return
     schema = f"esf_test_{uuid4().hex[:16]}"
     yield Database("postgres", url, {"schema": schema})
+    _drop_schema(url, schema)
+
+
+@pytest.fixture(params=SQL_STORES)
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new SQL store, its PostgreSQL schema included, for tools given only a URL."""
+    url = store_url(request.param, request, tmp_path)
+    if request.param == "sqlite":
+        yield url
+        return
+    schema = f"esf_test_{uuid4().hex[:16]}"
+    yield f"{url}?schema={schema}"
+    _drop_schema(url, schema)
+
+
+def _drop_schema(url: str, schema: str) -> None:
     engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         engine.dispose()
+
+
+@attrs.frozen
+class Bank:
+    """A store holding the demo's bank: Ann opened, paid in 100.00, took out 30.00
+    (positions 1, 3, 4); Bob opened and paid in 30.00 (positions 2, 5)."""
+
+    url: str
+    ann: UUID
+    bob: UUID
+
+
+@pytest.fixture
+def bank(sql_url: str) -> Bank:
+    """The demo bank in a new SQLite file or PostgreSQL schema, every event by clerk-7."""
+    from esframework.demo import Account, Deposit, OpenAccount, Withdraw
+
+    ann, bob = uuid4(), uuid4()
+    with esf.Application(esf.connect(sql_url), aggregates=[Account]) as app:
+        for cmd in (
+            OpenAccount(ann, "Ann"),
+            OpenAccount(bob, "Bob"),
+            Deposit(ann, Decimal("100.00")),
+            Withdraw(ann, Decimal("30.00")),
+            Deposit(bob, Decimal("30.00")),
+        ):
+            app.handle(cmd, user_id="clerk-7")
+    return Bank(sql_url, ann, bob)

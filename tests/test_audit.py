@@ -331,6 +331,14 @@ def test_verify_reports_progress_and_can_check_chosen_streams() -> None:
     assert store.verify(streams=[ids[1]]).events == 3
 
 
+def test_seal_reports_progress() -> None:
+    """seal calls the progress callback with the count of events read, ending with all."""
+    store, _ = _filled()
+    seen: list[int] = []
+    sealed = audit.seal(store, progress=seen.append)
+    assert seen[-1] == sealed.events == 6
+
+
 # -- export ----------------------------------------------------------------------------
 
 

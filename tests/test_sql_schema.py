@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -138,6 +139,61 @@ def test_failed_migration_changes_nothing(sql_db) -> None:
             conn.exec_driver_sql("DROP TABLE snapshots")
     with sql_db.connect() as store:
         assert _versions(store) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_without_migrate_an_older_schema_is_read_but_not_changed(sql_db) -> None:
+    """migrate=False reports an older version, reads events, refuses appends, alters nothing."""
+    with sql_db.connect() as store:
+        sid = uuid4()
+        store.append(sid, [Noted("before")], expected_version=0)
+        _make_v1(store)
+        old = _shape(store)
+    with sql_db.connect(migrate=False) as reader:
+        assert reader.schema_version == 1
+        assert reader.store_id == ""
+        assert [r.event.text for r in reader.read_stream(sid)] == ["before"]
+        with pytest.raises(esf.StoreError, match="migrate=False"):
+            reader.append(sid, [Noted("after")], expected_version=1)
+        assert _shape(reader) == old
+        assert _versions(reader) == [1]
+
+
+def test_without_migrate_an_empty_database_stays_empty(sql_db) -> None:
+    """migrate=False on a database without a store says so (None) and creates nothing."""
+    if sql_db.kind == "sqlite":
+        path = Path(sa.make_url(sql_db.url).database or "")
+        with pytest.raises(esf.StoreUnavailable, match="no SQLite database"):
+            sql_db.connect(migrate=False)
+        assert not path.exists()
+        return
+    with sql_db.connect(migrate=False) as store:
+        assert store.schema_version is None
+    with _raw(sql_db) as engine, engine.connect() as conn:
+        schemas = conn.exec_driver_sql("SELECT schema_name FROM information_schema.schemata")
+        assert sql_db.options["schema"] not in set(schemas.scalars())
+
+
+def test_without_migrate_a_current_schema_is_fully_usable(sql_db) -> None:
+    """migrate=False on a current store changes nothing about using it."""
+    with sql_db.connect() as store:
+        first = store.store_id
+    with sql_db.connect(migrate=False) as store:
+        assert (store.schema_version, store.store_id) == (SCHEMA_VERSION, first)
+        store.append(uuid4(), [Noted("fine")], expected_version=0)
+
+
+def test_without_migrate_a_newer_schema_is_still_refused(sql_db) -> None:
+    """migrate=False does not lift the refusal of a schema newer than the library."""
+    with sql_db.connect() as store, store.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO esf_schema_version (version, applied_at, esframework) "
+                "SELECT :v, applied_at, '99.0' FROM esf_schema_version"
+            ),
+            {"v": SCHEMA_VERSION + 1},
+        )
+    with pytest.raises(esf.SchemaVersionError):
+        sql_db.connect(migrate=False)
 
 
 def test_tables_it_did_not_create_are_not_taken_over(sql_db) -> None:

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 import esframework as esf
+from esframework.adapters.base import StoreStats
 from esframework.adapters.sql import SqlStore
 from esframework.audit import verify_records
 from esframework.testing.contract import Counted, Noted
@@ -269,3 +270,13 @@ def test_stored_ids_read_back_as_ordinary_uuids() -> None:
         assert str(made) == str(value)
         assert made.version == value.version
         assert isinstance(made, _UUID)
+
+
+def test_stats_count_events_and_streams(store) -> None:
+    """stats() gives the events, streams and last position, on every store."""
+    assert store.stats() == StoreStats(0, 0, 0)
+    a, b = uuid4(), uuid4()
+    store.append(a, _notes("1", "2"), expected_version=0)
+    store.append(b, _notes("3"), expected_version=0)
+    store.append(a, _notes("4"), expected_version=2)
+    assert store.stats() == StoreStats(events=4, streams=2, last_position=4)

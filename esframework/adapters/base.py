@@ -27,6 +27,8 @@ from typing import (
 )
 from uuid import UUID
 
+import attrs
+
 from esframework.conflicts import ParkedConflict
 from esframework.events import RecordedEvent
 from esframework.snapshots import Snapshot
@@ -48,6 +50,7 @@ __all__ = [
     "PayloadReader",
     "ReadModelHost",
     "SnapshotStore",
+    "StoreStats",
     "StoredPayload",
 ]
 
@@ -69,6 +72,15 @@ ExpectedVersion: TypeAlias = int | Literal[AnyVersion.ANY]
 
 Batch: TypeAlias = Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]]
 """Streams to append to at once: stream id -> (expected version, events)."""
+
+
+@attrs.frozen
+class StoreStats:
+    """How much a store holds: ``store.stats()``, for tools and health checks."""
+
+    events: int
+    streams: int
+    last_position: int
 
 
 @runtime_checkable

@@ -23,7 +23,7 @@ from esframework.adapters._common import (
     draft_events,
     find_replay,
 )
-from esframework.adapters.base import ANY, Batch, ExpectedVersion, InlineHook
+from esframework.adapters.base import ANY, Batch, ExpectedVersion, InlineHook, StoreStats
 from esframework.adapters.memory_views import MemoryReadModels, MemoryTx
 from esframework.audit import GENESIS_HASH, Auditable
 from esframework.conflicts import ParkedConflict
@@ -208,6 +208,13 @@ class MemoryStore(Auditable, Subscribable):
         if limit is not None:
             tail = tail[: max(limit, 0)]
         return iter(tail)
+
+    def stats(self) -> StoreStats:
+        """How many events and streams the store holds, and the last position."""
+        with self._lock:
+            self._check_open()
+            last = self._log[-1].position if self._log else 0
+            return StoreStats(len(self._log), len(self._streams), last)
 
     def stream_version(self, stream_id: UUID) -> int:
         """The stream's current version; 0 when it does not exist."""

@@ -162,6 +162,7 @@ class PostgresStore(SqlStore):
         connect_timeout: int = 10,
         page_size: int = 1000,
         require_user: bool = False,
+        migrate: bool = True,
     ) -> None:
         sa_url, self.schema, where = _parse(url, schema)
         self._password = sa_url.password
@@ -191,6 +192,7 @@ class PostgresStore(SqlStore):
             clock=clock,
             page_size=page_size,
             require_user=require_user,
+            migrate=migrate,
         )
 
     def _configure(self, db: psycopg.Connection[Any], _record: object) -> None:

@@ -61,7 +61,7 @@ from esframework.adapters._common import (
     draft_events,
     find_replay,
 )
-from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload
+from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload, StoreStats
 from esframework.adapters.sql_read import AfterInsert, SqlReadSide
 from esframework.adapters.sql_rows import Head
 from esframework.adapters.sql_side import SideTables
@@ -112,6 +112,11 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
     Subclasses provide the dialect: locking, SQL text, row conversion and the
     translation of driver errors. ``engine`` is public for tools that need the
     database itself (e.g. read models kept next to the events).
+
+    ``migrate=False`` opens the database without creating or migrating the schema,
+    for tools that must not change it: ``schema_version`` then says what is there
+    (None: no esframework schema), and such a store can read its events but refuses
+    to append unless the schema is current.
     """
 
     kind: ClassVar[str] = "SQL"
@@ -127,6 +132,7 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
         page_size: int,
         serialise: bool = False,
         require_user: bool = False,
+        migrate: bool = True,
     ) -> None:
         if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
             engine.dispose()
@@ -138,13 +144,14 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
         self.page_size = page_size
         self.require_user = require_user
         self.store_id = ""
+        self.schema_version: int | None = None
         self._serial: AbstractContextManager[Any] = (
             threading.RLock() if serialise else nullcontext()
         )
         self._closed = False
         self._init_read_side()
         try:
-            self._prepare_schema()
+            self._prepare_schema(migrate)
         except BaseException:
             engine.dispose()
             raise
@@ -302,20 +309,22 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
             except sa.exc.DBAPIError as exc:
                 raise self._translate(exc.orig or exc) from exc
 
-    def _prepare_schema(self) -> None:
-        """Create or migrate the schema, or refuse one newer than this library."""
+    def _prepare_schema(self, migrate: bool) -> None:
+        """Create or migrate the schema (if asked), or refuse one newer than this library."""
         try:
             with self.engine.connect() as conn:
                 version = sql_schema.read_schema_version(conn)
                 conn.rollback()
                 if version is not None:
                     sql_schema.check_supported(version, self.where)
-                if version != sql_schema.SCHEMA_VERSION:
+                if migrate and version != sql_schema.SCHEMA_VERSION:
                     self._schema_lock(conn)
                     version = sql_schema.read_schema_version(conn)
                     if version != sql_schema.SCHEMA_VERSION:
                         sql_schema.migrate(conn, version, self._triggers(), self.where)
                     conn.commit()
+                    version = sql_schema.SCHEMA_VERSION
+                self.schema_version = version
                 self._schema_ready(conn)
                 self.store_id = sql_schema.read_store_id(conn)
                 conn.rollback()
@@ -358,6 +367,13 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
         before_commit: BeforeCommit | None = None,
     ) -> list[RecordedEvent]:
         self._check_open()
+        if self.schema_version != sql_schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"the event store at {self.where} was opened with migrate=False and has "
+                f"schema version {self.schema_version}, not {sql_schema.SCHEMA_VERSION}: "
+                "appending needs the current schema; connect with migrate=True (the "
+                "default) or run esf store migrate"
+            )
         plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]] = {}
         for stream_id, (expected, events) in batch.items():
             check_stream_id(stream_id)
@@ -555,6 +571,16 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
         """The stream's current version; 0 when it does not exist."""
         check_stream_id(stream_id)
         return self._run(lambda db: self._select_version(db, stream_id))
+
+    def stats(self) -> StoreStats:
+        """How many events and streams the store holds, and the last position."""
+        events, streams = sql_schema.events, sql_schema.streams
+        with self._reading() as conn:
+            count, last = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(events.c.position), 0))
+            ).one()
+            heads = conn.execute(sa.select(sa.func.count()).select_from(streams)).scalar_one()
+        return StoreStats(int(count), int(heads), int(last))
 
     # -- lifecycle ----------------------------------------------------------------
 

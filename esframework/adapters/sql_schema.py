@@ -269,7 +269,9 @@ def migrate(conn: sa.Connection, current: int | None, triggers: Sequence[str], w
 
 
 def read_store_id(conn: sa.Connection) -> str:
-    """The id this store was given when its schema was created."""
+    """The id this store was given when its schema was created ("" before version 3)."""
+    if not sa.inspect(conn).has_table(store_info.name):
+        return ""
     value = conn.execute(
         sa.select(store_info.c.value).where(store_info.c.key == "store_id")
     ).scalar()

@@ -22,6 +22,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -109,6 +110,7 @@ class SqliteStore(SqlStore):
         pool_size: int = 5,
         page_size: int = 1000,
         require_user: bool = False,
+        migrate: bool = True,
     ) -> None:
         sa_url = _parse(url)
         options = dict(sa_url.query)
@@ -135,6 +137,11 @@ class SqliteStore(SqlStore):
         self._path = None if memory else database
         sa_url = sa_url.set(query={})
         where = str(sa_url)
+        if not migrate and not memory and not Path(database).exists():
+            raise StoreUnavailable(
+                f"there is no SQLite database at {where}: check the path (with "
+                "migrate=False a store never creates one)"
+            )
         sa_url = sa_url.set(drivername="sqlite+pysqlite")
         connect_args = {"check_same_thread": False, "timeout": self.busy_timeout}
         if memory:
@@ -154,6 +161,7 @@ class SqliteStore(SqlStore):
             page_size=page_size,
             serialise=memory,
             require_user=require_user,
+            migrate=migrate,
         )
 
     # -- the read side ------------------------------------------------------------
