@@ -250,7 +250,8 @@ class Engine:
         """
         spec = reg.spec
         lease = self.models.lease(f"rebuild:{spec.name}")
-        if lease is None:
+        if not lease.acquire():
+            lease.release()
             raise ReadModelError(
                 f"projection {spec.name!r} is being rebuilt already (here or in another "
                 "process): wait for that rebuild to finish"

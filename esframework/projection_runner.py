@@ -82,7 +82,7 @@ class _Worker:
         self.owner = owner
         self.reg = reg
         self.poll_interval = poll_interval
-        self.lease: Lease | None = None
+        self.lease: Lease = owner._engine.models.lease(reg.spec.name)
         self._stopping = threading.Event()
         self._kick = threading.Event()
         self._waiter = event_waiter(owner.store, poll_interval)
@@ -92,7 +92,7 @@ class _Worker:
 
     @property
     def active(self) -> bool:
-        return self.thread.is_alive() and self.lease is not None and self.lease.held()
+        return self.thread.is_alive() and self.lease.held()
 
     def _rest(self, seconds: float) -> None:
         self._kick.wait(seconds)
@@ -103,11 +103,9 @@ class _Worker:
         try:
             while not self._stopping.is_set():
                 try:
-                    if self.lease is None or not self.lease.held():
-                        self.lease = engine.models.lease(self.reg.spec.name)
-                        if self.lease is None:
-                            self._rest(self.poll_interval)
-                            continue
+                    if not self.lease.acquire():
+                        self._rest(self.poll_interval)
+                        continue
                     checkpoint, count = engine.advance(self.reg)
                     failures = 0
                     if count:
@@ -131,8 +129,7 @@ class _Worker:
                     )
                     self._rest(delay)
         finally:
-            if self.lease is not None:
-                self.lease.release()
+            self.lease.release()
             self._waiter.close()
 
     def kick(self) -> None:

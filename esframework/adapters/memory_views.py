@@ -100,7 +100,15 @@ class _LocalLease:
     def __init__(self, owner: LocalLeases, name: str) -> None:
         self._owner = owner
         self._name = name
-        self._held = True
+        self._held = False
+
+    def acquire(self) -> bool:
+        if not self._held:
+            with self._owner._lock:
+                if self._name not in self._owner._held:
+                    self._owner._held.add(self._name)
+                    self._held = True
+        return self._held
 
     def held(self) -> bool:
         return self._held
@@ -119,12 +127,8 @@ class LocalLeases:
         self._lock = threading.Lock()
         self._held: set[str] = set()
 
-    def take(self, name: str) -> Lease | None:
-        """The lease called ``name``, or None while another runner holds it."""
-        with self._lock:
-            if name in self._held:
-                return None
-            self._held.add(name)
+    def lease(self, name: str) -> Lease:
+        """The lease called ``name``, not acquired yet."""
         return _LocalLease(self, name)
 
 
@@ -240,8 +244,8 @@ class MemoryReadModels:
         with self._lock:
             return len(self._log)
 
-    def lease(self, name: str) -> Lease | None:
-        return self._leases.take(name)
+    def lease(self, name: str) -> Lease:
+        return self._leases.lease(name)
 
     def _live(self, view: ViewSpec) -> _Table:
         return self._tables.get(("live", view.name), {})

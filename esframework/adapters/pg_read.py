@@ -67,35 +67,57 @@ def _detached(store: SqlStore) -> psycopg.Connection[Any]:
 
 
 class PgLease:
-    """A session advisory lock on a connection kept for it; see the module docs."""
+    """A session advisory lock on a connection kept for it; see the module docs.
+
+    A runner waiting for the lease asks again on the same connection, and a held
+    lease checks its connection at most once a second.
+    """
 
     CHECK_EVERY = 1.0
 
-    def __init__(self, db: psycopg.Connection[Any], key: int) -> None:
-        self._db = db
+    def __init__(self, store: SqlStore, key: int) -> None:
+        self._store = store
         self._key = key
+        self._db: psycopg.Connection[Any] | None = None
+        self._checked = 0.0
+        self._held = False
+
+    def acquire(self) -> bool:
+        if self.held():
+            return True
+        try:
+            if self._db is None:
+                self._db = _detached(self._store)
+            got = self._db.execute(
+                "SELECT pg_try_advisory_lock(%(key)s)", {"key": self._key}
+            ).fetchone()
+        except psycopg.Error as exc:
+            self._close()
+            raise self._store._translate(exc) from exc
+        self._held = bool(got and got[0])
         self._checked = time.monotonic()
-        self._held = True
+        return self._held
 
     def held(self) -> bool:
-        if not self._held:
+        if not self._held or self._db is None:
             return False
         if time.monotonic() - self._checked >= self.CHECK_EVERY:
             self._checked = time.monotonic()
             try:
                 self._db.execute("SELECT 1")
             except psycopg.Error:
-                self._held = False
                 self._close()
         return self._held
 
     def _close(self) -> None:
-        with contextlib.suppress(psycopg.Error):
-            self._db.close()
+        self._held = False
+        if self._db is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._db.close()
+            self._db = None
 
     def release(self) -> None:
-        if self._held:
-            self._held = False
+        if self._held and self._db is not None:
             with contextlib.suppress(psycopg.Error):
                 self._db.execute("SELECT pg_advisory_unlock(%(key)s)", {"key": self._key})
         self._close()
@@ -218,15 +240,5 @@ class PgDialect(Dialect):
     def lock_ddl(self, db: Any, store: SqlStore) -> None:
         db.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": self._ddl_key})
 
-    def lease(self, store: SqlStore, local: LocalLeases, name: str) -> Lease | None:
-        key = _key(f"projection:{name}", self._scope)
-        db = _detached(store)
-        try:
-            got = db.execute("SELECT pg_try_advisory_lock(%(key)s)", {"key": key}).fetchone()
-        except BaseException:
-            db.close()
-            raise
-        if got is None or not got[0]:
-            db.close()
-            return None
-        return PgLease(db, key)
+    def lease(self, store: SqlStore, local: LocalLeases, name: str) -> Lease:
+        return PgLease(store, _key(f"projection:{name}", self._scope))

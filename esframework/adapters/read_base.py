@@ -108,12 +108,16 @@ class Query:
 class Lease(Protocol):
     """The right to be the one active runner of a projection (an advisory lock)."""
 
+    def acquire(self) -> bool:
+        """Try to become the holder (again, after losing it); True when held."""
+        ...
+
     def held(self) -> bool:
         """Whether the lease is still ours (its connection may have died)."""
         ...
 
     def release(self) -> None:
-        """Give the lease up, so that another runner can take over."""
+        """Give the lease up (and what it keeps open), so that another runner can take over."""
         ...
 
 
@@ -197,8 +201,8 @@ class ReadModels(Protocol):
         """The position of the newest committed event (0 for an empty store)."""
         ...
 
-    def lease(self, name: str) -> Lease | None:
-        """Try to take the lease called ``name``; None when another runner holds it."""
+    def lease(self, name: str) -> Lease:
+        """The lease called ``name``, not acquired yet."""
         ...
 
     def get(self, view: ViewSpec, key: Any) -> StoredRow | None:

@@ -105,9 +105,9 @@ class Dialect:
         text = "" if limit is None else f" LIMIT {int(limit)}"
         return text + (f" OFFSET {int(offset)}" if offset else "")
 
-    def lease(self, store: SqlStore, local: LocalLeases, name: str) -> Lease | None:
+    def lease(self, store: SqlStore, local: LocalLeases, name: str) -> Lease:
         """The lease of one projection's runner (default: among this process's runners)."""
-        return local.take(name)
+        return local.lease(name)
 
     def statement(self, sql: str, **params: Any) -> Statement:
         return Statement(sql, params)

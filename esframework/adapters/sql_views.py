@@ -282,7 +282,7 @@ class SqlReadModels:
         (row,) = self._fetch(self.dialect.statement("SELECT max(position) FROM events"))
         return int(row[0] or 0)
 
-    def lease(self, name: str) -> Lease | None:
+    def lease(self, name: str) -> Lease:
         return self.dialect.lease(self.store, self._leases, name)
 
     # -- queries ----------------------------------------------------------------------
