@@ -128,7 +128,7 @@ class Subscription(Iterator[RecordedEvent]):
         self._failures = 0
         self._interrupted = threading.Event()
         self._lock = threading.Lock()
-        self._waiter = event_waiter(store, poll_interval)
+        self._waiter: EventWaiter | None = None  # made at the first wait: catching up needs none
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"at {self.position}"
@@ -177,6 +177,8 @@ class Subscription(Iterator[RecordedEvent]):
                 self._scanned = page[-1].position
                 return None
             try:
+                if self._waiter is None:
+                    self._waiter = event_waiter(self.store, self.poll_interval)
                 self._waiter.wait_for_events(self._scanned, self.poll_interval)
             except StoreUnavailable as exc:
                 self._back_off(exc)
@@ -238,7 +240,9 @@ class Subscription(Iterator[RecordedEvent]):
 
     def _interrupt(self) -> None:
         self._interrupted.set()
-        self._waiter.interrupt()
+        waiter = self._waiter
+        if waiter is not None:
+            waiter.interrupt()
 
     def close(self) -> None:
         """Stop: a waiting ``next()`` returns, and the waiter's resources are released."""
@@ -247,7 +251,9 @@ class Subscription(Iterator[RecordedEvent]):
         self._closed = True
         self._interrupt()
         with self._lock:
-            self._waiter.close()
+            if self._waiter is not None:
+                self._waiter.close()
+                self._waiter = None
         self._buffer.clear()
 
     def __enter__(self) -> Self:

@@ -145,25 +145,30 @@ def test_closing_releases_threads_and_connections(
     url, app, schema = pg
     threads = set(threading.enumerate())
     store = esf.connect(url, schema=schema)
-    store.append(uuid4(), [Opened("ann")])
-    with store.subscribe(poll_interval=0.2) as sub:
-        assert next(sub).position == 1
-        assert sub.poll() is None
-        store.subscribe().close()  # a second waiter comes and goes; the listener stays
-        eventually(lambda: _backends(postgres_url, app, "query LIKE 'LISTEN%%'"), "LISTEN")
-    assert set(threading.enumerate()) <= threads
-    eventually(
-        lambda: not _backends(postgres_url, app, "query LIKE 'LISTEN%%'"), "no LISTEN backend"
-    )
-    projections = esf.Projections(store, [Balances])
-    projections.start(poll_interval=0.2)
-    assert projections.wait_for(timeout=WAIT)
-    locks = "pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')"
-    eventually(lambda: _backends(postgres_url, app, locks), "a runner holds its lease")
-    projections.close()
-    assert set(threading.enumerate()) <= threads
-    eventually(lambda: not _backends(postgres_url, app, locks), "no advisory lock held")
-    store.close()
+    try:
+        store.append(uuid4(), [Opened("ann")])
+        with store.subscribe(poll_interval=0.2) as sub:
+            assert next(sub).position == 1
+            got: list[int] = []
+            waiting = threading.Thread(target=lambda: got.append(next(sub).position))
+            waiting.start()  # catching up needed no listener; waiting does
+            listening = "query LIKE 'LISTEN%%'"
+            eventually(lambda: _backends(postgres_url, app, listening), "a LISTEN backend")
+            store.append(uuid4(), [Opened("bob")])
+            waiting.join(WAIT)
+            assert got == [2]
+        assert set(threading.enumerate()) <= threads
+        eventually(lambda: not _backends(postgres_url, app, listening), "no LISTEN backend")
+        projections = esf.Projections(store, [Balances])
+        projections.start(poll_interval=0.2)
+        assert projections.wait_for(timeout=WAIT)
+        locks = "pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')"
+        eventually(lambda: _backends(postgres_url, app, locks), "a runner holds its lease")
+        projections.close()
+        assert set(threading.enumerate()) <= threads
+        eventually(lambda: not _backends(postgres_url, app, locks), "no advisory lock held")
+    finally:
+        store.close()
     eventually(lambda: not _backends(postgres_url, app), "no backend of the store")
 
 
