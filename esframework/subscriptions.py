@@ -179,6 +179,8 @@ class Subscription(Iterator[RecordedEvent]):
             try:
                 if self._waiter is None:
                     self._waiter = event_waiter(self.store, self.poll_interval)
+                    if self._closed:  # closed before its interrupt could reach the waiter
+                        return _END
                 self._waiter.wait_for_events(self._scanned, self.poll_interval)
             except StoreUnavailable as exc:
                 self._back_off(exc)

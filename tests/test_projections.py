@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -416,7 +417,10 @@ def test_one_runner_is_active_per_projection_and_another_takes_over(store: Event
     first = esf.Application(store, projections=[Balances(), Owners])
     second = esf.Application(store, projections=[Balances(), Owners])
     first.projections.start(poll_interval=0.05)
-    assert first.projections.wait_for(timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while not all(s.active for s in first.projections.status()):  # its leases are taken
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     second.projections.start(poll_interval=0.05)
     account = _open(store, "ann", 1, 2)
     assert second.projections.wait_for(timeout=WAIT)
