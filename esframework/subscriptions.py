@@ -179,12 +179,17 @@ class Subscription(Iterator[RecordedEvent]):
             try:
                 if self._waiter is None:
                     self._waiter = event_waiter(self.store, self.poll_interval)
-                    if self._closed:  # closed before its interrupt could reach the waiter
+                    if self._closed_meanwhile():
                         return _END
                 self._waiter.wait_for_events(self._scanned, self.poll_interval)
             except StoreUnavailable as exc:
                 self._back_off(exc)
             return None
+
+    def _closed_meanwhile(self) -> bool:
+        """Whether close() ran in another thread, maybe before its interrupt could
+        reach a waiter this thread was making."""
+        return self._closed
 
     def _back_off(self, exc: StoreUnavailable) -> None:
         self._failures += 1

@@ -131,11 +131,16 @@ class SqlWaiter:
             with store._commits:
                 if store._generation == generation and not self._interrupted:
                     store._commits.wait(min(remaining, self.tick or remaining))
+                woken = store._generation != generation
                 generation = store._generation
                 if self._interrupted:
                     self._interrupted = False
                     return False
-            if store._known_head > after or self._tick(after):
+            if store._known_head > after:
+                return True
+            if woken and self._head() > after:  # a wake-up without a position: look
+                return True
+            if self._tick(after):
                 return True
 
     def interrupt(self) -> None:
