@@ -36,8 +36,11 @@ from esframework.errors import (
     DuplicateEventId,
     DuplicateRegistration,
     EsfError,
+    FieldNotIndexed,
     ImmutableEventError,
+    InvalidCursor,
     InvalidExpectedVersion,
+    InvalidQuery,
     InvalidResolution,
     InvalidSeal,
     InvalidStoreUrl,
@@ -45,6 +48,9 @@ from esframework.errors import (
     InvalidTarget,
     MissingApplier,
     NoHandler,
+    ProjectionFailed,
+    ProjectionNotFound,
+    ReadModelError,
     RecordOutsideHandler,
     ScaffoldError,
     SchemaVersionError,
@@ -53,15 +59,21 @@ from esframework.errors import (
     StoreError,
     StoreUnavailable,
     UnknownEventType,
+    UnknownViewField,
     UpcasterChainError,
     UpcastError,
 )
 from esframework.events import NewEvent, RecordedEvent, event
+from esframework.projection_runner import Projections, ProjectionStatus, RebuildProgress
+from esframework.projections import ProjectionContext, ViewWriter, on, projection
 from esframework.registry import EventType, Registry, default_registry
 from esframework.serialization import EventCodec, canonical_json, make_converter
 from esframework.snapshots import Snapshot
+from esframework.subscriptions import Subscription
 from esframework.unit_of_work import UnitOfWork
 from esframework.upcasting import upcaster
+from esframework.view_queries import Changes, Page, ViewQuery, ViewReader
+from esframework.views import view
 
 __version__ = "0.1.0.dev0"
 
@@ -74,6 +86,7 @@ __all__ = [
     "AttributionRequired",
     "AuditProblem",
     "AuditReport",
+    "Changes",
     "CommandError",
     "CommandResult",
     "ConcurrencyError",
@@ -89,8 +102,11 @@ __all__ = [
     "EventCodec",
     "EventStore",
     "EventType",
+    "FieldNotIndexed",
     "ImmutableEventError",
+    "InvalidCursor",
     "InvalidExpectedVersion",
+    "InvalidQuery",
     "InvalidResolution",
     "InvalidSeal",
     "InvalidStoreUrl",
@@ -104,6 +120,14 @@ __all__ = [
     "NewEvent",
     "NoHandler",
     "OpenConflict",
+    "Page",
+    "ProjectionContext",
+    "ProjectionFailed",
+    "ProjectionNotFound",
+    "ProjectionStatus",
+    "Projections",
+    "ReadModelError",
+    "RebuildProgress",
     "RecordOutsideHandler",
     "RecordedEvent",
     "Registry",
@@ -118,10 +142,15 @@ __all__ = [
     "StoreClosed",
     "StoreError",
     "StoreUnavailable",
+    "Subscription",
     "UnitOfWork",
     "UnknownEventType",
+    "UnknownViewField",
     "UpcastError",
     "UpcasterChainError",
+    "ViewQuery",
+    "ViewReader",
+    "ViewWriter",
     "aggregate",
     "applies",
     "canonical_json",
@@ -133,7 +162,10 @@ __all__ = [
     "event",
     "handles",
     "make_converter",
+    "on",
+    "projection",
     "reacting_to",
     "testing",
     "upcaster",
+    "view",
 ]

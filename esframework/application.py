@@ -35,11 +35,13 @@ from esframework.errors import (
     InvalidResolution,
 )
 from esframework.events import RecordedEvent, utc_now
+from esframework.projection_runner import Projections
 from esframework.registry import Registry, default_registry
 from esframework.repository import Repository
 from esframework.serialization import EventCodec
 from esframework.snapshots import take
 from esframework.unit_of_work import StaleCache, UnitOfWork, Unresolved, command_metadata
+from esframework.view_queries import ViewReader
 
 __all__ = ["Application", "CommandResult", "OpenConflict"]
 
@@ -47,6 +49,7 @@ log = logging.getLogger("esframework.application")
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
+V = TypeVar("V")
 
 _MAX_APPENDS = 10
 
@@ -104,7 +107,6 @@ class Application:
         self.require_user = require_user
         self.cache = AggregateCache(cache_size)
         self.aggregates = tuple(dict.fromkeys(aggregates))
-        self.projections = tuple(projections)
         codec = getattr(store, "codec", None)
         store_registry = codec.registry if isinstance(codec, EventCodec) else None
         if registry is not None and store_registry is not None and registry is not store_registry:
@@ -126,6 +128,10 @@ class Application:
                     "resolve(conflict) -> esf.Resolution method"
                 )
         self.registry.check_upcaster_chains()
+        self.projections = Projections(
+            store, projections, converter=self.codec.converter, registry=self.registry
+        )
+        """The projections (``status``, ``catch_up``, ``rebuild``, ``start``...)."""
 
     def __repr__(self) -> str:
         names = ", ".join(a.__qualname__ for a in self.aggregates)
@@ -484,8 +490,15 @@ class Application:
         clock = getattr(self.store, "clock", utc_now)
         return audit_seal(self.store, hmac_key=hmac_key, now=clock())
 
+    # -- read models ---------------------------------------------------------------
+
+    def view(self, cls: type[V]) -> ViewReader[V]:
+        """Typed queries on a view: ``app.view(Balance).get(key)``, ``.where(...)``..."""
+        return self.projections.view(cls)
+
     def close(self) -> None:
-        """Close the store."""
+        """Stop the projection runners and close the store."""
+        self.projections.close()
         self.store.close()
 
     def __enter__(self) -> Self:

@@ -24,6 +24,13 @@ also a ``LookupError``), so code written against the builtins keeps working::
     ├── InvalidSeal (ValueError)             a seal document that is malformed
     ├── ConflictNotFound (LookupError)       resolve() of an unknown or settled conflict
     ├── ScaffoldError                        a new project cannot be generated as asked
+    ├── ReadModelError                       the read side cannot do what was asked
+    │   ├── InvalidQuery (ValueError)        a view query with a bad operator or value
+    │   │   ├── UnknownViewField (LookupError) a field the view class does not have
+    │   │   ├── FieldNotIndexed              a field that is not the key or an index
+    │   │   └── InvalidCursor                a page cursor of another view or order
+    │   ├── ProjectionNotFound (LookupError) no projection of that name is registered
+    │   └── ProjectionFailed                 a projection stopped at an event it could not handle
     └── StoreError
         ├── ConcurrencyError                 the stream moved on since it was loaded
         ├── DuplicateEventId                 an event id reused with different content
@@ -50,8 +57,11 @@ __all__ = [
     "DuplicateEventId",
     "DuplicateRegistration",
     "EsfError",
+    "FieldNotIndexed",
     "ImmutableEventError",
+    "InvalidCursor",
     "InvalidExpectedVersion",
+    "InvalidQuery",
     "InvalidResolution",
     "InvalidSeal",
     "InvalidStoreUrl",
@@ -59,6 +69,9 @@ __all__ = [
     "InvalidTarget",
     "MissingApplier",
     "NoHandler",
+    "ProjectionFailed",
+    "ProjectionNotFound",
+    "ReadModelError",
     "RecordOutsideHandler",
     "ScaffoldError",
     "SchemaVersionError",
@@ -67,6 +80,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownEventType",
+    "UnknownViewField",
     "UpcastError",
     "UpcasterChainError",
 ]
@@ -160,6 +174,53 @@ class ScaffoldError(EsfError):
 
     The message says which, and what to do instead.
     """
+
+
+class ReadModelError(EsfError):
+    """The read side (projections, views, subscriptions) cannot do what was asked."""
+
+
+class InvalidQuery(ReadModelError, ValueError):
+    """A view query with an unknown operator, or a value its field cannot hold."""
+
+
+class UnknownViewField(InvalidQuery, LookupError):
+    """A view query names a field the view class does not have; the message lists them."""
+
+
+class FieldNotIndexed(InvalidQuery):
+    """A view query filters or sorts on a field that is neither the key nor an index.
+
+    Only those are real columns in SQL; declare the field in ``@esf.view(indexes=...)``.
+    """
+
+
+class InvalidCursor(InvalidQuery):
+    """A page cursor that is malformed, or was made by another view or ordering."""
+
+
+class ProjectionNotFound(ReadModelError, LookupError):
+    """No registered projection has that name; the message lists the registered ones."""
+
+
+class ProjectionFailed(ReadModelError):
+    """A projection stopped at an event: its handler raised, or the event's type is unknown.
+
+    Carries ``projection``, ``position`` and the ``message`` recorded in its status.
+    """
+
+    def __init__(self, projection: str, position: int, message: str) -> None:
+        self.projection = projection
+        self.position = position
+        self.message = message
+        super().__init__(
+            f"projection {projection!r} stopped at position {position}: {message}; fix "
+            f"the handler (or register the event type), then app.projections.resume("
+            f"{projection!r}) to retry the event, or rebuild it"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.projection, self.position, self.message))
 
 
 class StoreError(EsfError):

@@ -44,7 +44,8 @@ def _make_v1(url: str) -> None:
     engine = _engine(url)
     try:
         with engine.begin() as conn:
-            for table in ("snapshots", "esf_conflicts", "esf_store"):
+            later = ("snapshots", "esf_conflicts", "esf_store", "esf_projections", "esf_views")
+            for table in later:
                 conn.exec_driver_sql(f"DROP TABLE {table}")
             conn.exec_driver_sql("DELETE FROM esf_schema_version")
             conn.execute(

@@ -51,10 +51,11 @@ def _versions(store: SqlStore) -> list[int]:
 def _make_v1(store: SqlStore) -> None:
     """Turn a current database into what schema version 1 looked like.
 
-    Version 2 added snapshots; version 3 parked conflicts and the store's own facts.
+    Version 2 added snapshots; version 3 parked conflicts and the store's own facts;
+    version 4 projection checkpoints and view fingerprints.
     """
     with store.engine.begin() as conn:
-        for table in ("snapshots", "esf_conflicts", "esf_store"):
+        for table in ("snapshots", "esf_conflicts", "esf_store", "esf_projections", "esf_views"):
             conn.exec_driver_sql(f"DROP TABLE {table}")
         conn.exec_driver_sql("DELETE FROM esf_schema_version")
         conn.exec_driver_sql(

@@ -79,6 +79,24 @@ DECLARATIONS = textwrap.dedent(
             self.balance += e.amount
 
 
+    @esf.view(key="account_id", indexes=("owner",))
+    class Balance:
+        account_id: UUID
+        owner: str
+        balance: Decimal = Decimal(0)
+
+
+    @esf.projection(views=[Balance])
+    class Balances:
+        @esf.on
+        def opened(self, e: Opened, ctx: esf.ProjectionContext) -> None:
+            ctx.view(Balance).put(Balance(ctx.stream_id, e.owner))
+
+
+    app = esf.Application(esf.connect("memory://"), projections=[Balances])
+    row: Balance | None = app.view(Balance).get(uuid4())
+    page: esf.Page[Balance] = app.view(Balance).where(owner="ann").order_by("-owner").page()
+    first: Balance = page.items[0]
     opened = Opened(owner="ann")
     deposited = Deposited(Decimal(1), note="first")
     command = Deposit(account_id=uuid4(), amount=Decimal(1))
@@ -102,6 +120,10 @@ MISTAKES = textwrap.dedent(
     Account(owner=3)  # E: arg-type
     text: str = account.balance  # E: assignment
     account.deposit(opened)  # E: arg-type
+    Balance(account_id=uuid4())  # E: call-arg
+    Balance(uuid4(), owner=1)  # E: arg-type
+    first.owner = "bob"  # E: misc
+    found: Balance = app.view(Balance).get(uuid4())  # E: assignment
     """
 )
 
@@ -224,6 +246,16 @@ def test_decorated_methods_keep_their_signature(mypy_report):
     """Every form of @esf.handles and @esf.applies leaves the method's type as declared."""
     errors = _errors_at(mypy_report["faulty_snippet.py"], "account.deposit(opened)  # E: arg-type")
     assert any('"Opened"' in e and '"Deposit"' in e for e in errors), errors
+
+
+def test_views_and_their_queries_are_typed(mypy_report):
+    """View constructors are checked, views are frozen, and queries return the view type."""
+    faulty = mypy_report["faulty_snippet.py"]
+    assert _errors_at(faulty, "Balance(account_id=uuid4())  # E: call-arg")
+    assert _errors_at(faulty, "Balance(uuid4(), owner=1)  # E: arg-type")
+    assert _errors_at(faulty, 'first.owner = "bob"  # E: misc')
+    line = "found: Balance = app.view(Balance).get(uuid4())  # E: assignment"
+    assert any('"Balance | None"' in e for e in _errors_at(faulty, line))
 
 
 def test_every_mistake_and_nothing_else_is_reported(mypy_report):

@@ -3,14 +3,28 @@
 A store appends events to streams atomically under optimistic concurrency and reads
 them back by stream or in global ``position`` order. Adapters implement it; the core
 never imports an adapter.
+
+The read side asks three more things of a store, each a small protocol of its own:
+``Notifying`` (wake readers up when events commit), ``InlineHooks`` (run inline
+projections inside the append's transaction) and ``ReadModelHost`` (keep views and
+checkpoints; see ``esframework.adapters.read_base``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, Self, TypeAlias, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Literal,
+    Protocol,
+    Self,
+    TypeAlias,
+    runtime_checkable,
+)
 from uuid import UUID
 
 import attrs
@@ -19,14 +33,22 @@ from esframework.conflicts import ParkedConflict
 from esframework.events import RecordedEvent
 from esframework.snapshots import Snapshot
 
+if TYPE_CHECKING:
+    from esframework.adapters.read_base import ReadModels
+
 __all__ = [
     "ANY",
     "AnyVersion",
     "Batch",
     "ConflictStore",
     "EventStore",
+    "EventWaiter",
     "ExpectedVersion",
+    "InlineHook",
+    "InlineHooks",
+    "Notifying",
     "PayloadReader",
+    "ReadModelHost",
     "SnapshotStore",
     "StoreStats",
     "StoredPayload",
@@ -172,4 +194,60 @@ class ConflictStore(Protocol):
 
         Raises ``ConflictNotFound`` when the conflict is unknown or already settled.
         """
+        ...
+
+
+class EventWaiter(Protocol):
+    """One reader's wake-up line to a store: block until new events are committed.
+
+    A lost wake-up must only cost latency: readers read by position, so a waiter may
+    return early or late but never makes a reader skip an event.
+    """
+
+    def wait_for_events(self, after: int, timeout: float) -> bool:
+        """Block until an event above position ``after`` is committed (True) or
+        ``timeout`` seconds pass or ``interrupt()`` is called (False when none is)."""
+        ...
+
+    def interrupt(self) -> None:
+        """Make a ``wait_for_events`` running in another thread return now."""
+        ...
+
+    def close(self) -> None:
+        """Release the threads and connections this waiter holds."""
+        ...
+
+
+@runtime_checkable
+class Notifying(Protocol):
+    """A store that can wake readers when events commit, instead of being polled."""
+
+    def event_waiter(self) -> EventWaiter:
+        """A new waiter; close it when done."""
+        ...
+
+
+InlineHook: TypeAlias = Callable[[Sequence[RecordedEvent], Any], None]
+"""``hook(records, tx)``: called inside an append's write transaction, before commit.
+
+``tx`` is the store's own transaction handle, which its ``ReadModels`` understands.
+Raising aborts the append.
+"""
+
+
+@runtime_checkable
+class InlineHooks(Protocol):
+    """A store that runs hooks (inline projections) in its append transactions."""
+
+    def add_inline_hook(self, hook: InlineHook) -> Callable[[], None]:
+        """Call ``hook`` in every append; returns the function that removes it."""
+        ...
+
+
+@runtime_checkable
+class ReadModelHost(Protocol):
+    """A store that also keeps read models: views and projection checkpoints."""
+
+    def read_models(self) -> ReadModels:
+        """The store's read-model storage (one per store, shared by its users)."""
         ...

@@ -7,7 +7,7 @@ contract as the SQL stores, including idempotent retries and the hash chain.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID, uuid4
@@ -23,18 +23,45 @@ from esframework.adapters._common import (
     draft_events,
     find_replay,
 )
-from esframework.adapters.base import ANY, Batch, ExpectedVersion, StoreStats
+from esframework.adapters.base import ANY, Batch, ExpectedVersion, InlineHook, StoreStats
+from esframework.adapters.memory_views import MemoryReadModels, MemoryTx
 from esframework.audit import GENESIS_HASH, Auditable
 from esframework.conflicts import ParkedConflict
 from esframework.errors import ConcurrencyError, ConflictNotFound, StoreClosed
 from esframework.events import Clock, RecordedEvent, utc_now
 from esframework.serialization import EventCodec
 from esframework.snapshots import Snapshot
+from esframework.subscriptions import Subscribable
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(Auditable):
+class _MemoryWaiter:
+    """Waits on the store's condition, which every append notifies."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._interrupted = False
+
+    def wait_for_events(self, after: int, timeout: float) -> bool:
+        store = self._store
+        with store._changed:
+            store._changed.wait_for(
+                lambda: len(store._log) > after or self._interrupted or store._closed, timeout
+            )
+            self._interrupted = False
+            return len(store._log) > after
+
+    def interrupt(self) -> None:
+        with self._store._changed:
+            self._interrupted = True
+            self._store._changed.notify_all()
+
+    def close(self) -> None:
+        self.interrupt()
+
+
+class MemoryStore(Auditable, Subscribable):
     """An ``EventStore`` that keeps everything in this process's memory."""
 
     def __init__(
@@ -48,7 +75,8 @@ class MemoryStore(Auditable):
         self.clock = clock if clock is not None else utc_now
         self.require_user = require_user
         self.store_id = uuid4()
-        self._lock = threading.Lock()
+        # Reentrant: projection handlers run under it and may read the store.
+        self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._log: list[RecordedEvent] = []
         self._streams: dict[UUID, list[RecordedEvent]] = {}
@@ -57,6 +85,8 @@ class MemoryStore(Auditable):
         self._snapshots: dict[UUID, dict[int, Snapshot]] = {}
         self._conflicts: dict[UUID, ParkedConflict] = {}
         self._closed = False
+        self._inline_hooks: list[InlineHook] = []
+        self._read_models: MemoryReadModels | None = None
 
     def __repr__(self) -> str:
         return f"<MemoryStore {len(self._log)} events in {len(self._streams)} streams>"
@@ -139,12 +169,16 @@ class MemoryStore(Auditable):
             recorded_at = self._log[-1].recorded_at  # never back in time along positions
         base = len(self._log) + 1
         records = [p.record(base + i, recorded_at, self.codec) for i, p in enumerate(prepared)]
+        tx = MemoryTx()
+        for hook in list(self._inline_hooks) if records else ():
+            hook(records, tx)
         for rec in records:
             self._log.append(rec)
             self._streams.setdefault(rec.stream_id, []).append(rec)
             self._stream_types.setdefault(rec.stream_id, rec.stream_type)
             self._by_event_id[rec.event_id] = rec
         if records:
+            tx.commit()
             self._changed.notify_all()
         return records
 
@@ -239,6 +273,29 @@ class MemoryStore(Auditable):
             records = self._append_locked(drafts, stream_types or {})
             del self._conflicts[conflict_id]
             return records
+
+    def event_waiter(self) -> _MemoryWaiter:
+        """A waiter woken by every append (see ``esframework.adapters.base.Notifying``)."""
+        return _MemoryWaiter(self)
+
+    def add_inline_hook(self, hook: InlineHook) -> Callable[[], None]:
+        """Call ``hook(records, tx)`` in every append, under the lock, before it is stored."""
+        with self._lock:
+            self._inline_hooks.append(hook)
+
+        def remove() -> None:
+            with self._lock:
+                if hook in self._inline_hooks:
+                    self._inline_hooks.remove(hook)
+
+        return remove
+
+    def read_models(self) -> MemoryReadModels:
+        """Views and checkpoints kept in memory beside the events, under the same lock."""
+        with self._lock:
+            if self._read_models is None:
+                self._read_models = MemoryReadModels(self._lock, self._log)
+            return self._read_models
 
     def close(self) -> None:
         """Drop nothing, refuse further use."""

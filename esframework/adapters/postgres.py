@@ -31,6 +31,13 @@ import sqlalchemy as sa
 
 from esframework.adapters._common import PreparedEvent
 from esframework.adapters.base import StoredPayload
+from esframework.adapters.pg_read import (
+    PgDialect,
+    PgListener,
+    PgWaiter,
+    channel_name,
+    notify_sql,
+)
 from esframework.adapters.sql import BeforeCommit, SqlStore
 from esframework.adapters.sql_rows import (
     Head,
@@ -173,6 +180,9 @@ class PostgresStore(SqlStore):
         )
         sa.event.listen(engine, "connect", self._configure)
         self._lock_key = 0
+        self._read_scope = ""
+        self._channel = ""
+        self._listener = PgListener(self)
         if self.schema is not None:
             where += f" schema={self.schema}"
         super().__init__(
@@ -204,6 +214,8 @@ class PostgresStore(SqlStore):
     def _schema_ready(self, conn: sa.Connection) -> None:
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
         self._lock_key = lock_key("log", str(schema))
+        self._read_scope = str(schema)
+        self._channel = channel_name(self._read_scope)
 
     def _triggers(self) -> list[str]:
         return [
@@ -217,6 +229,20 @@ class PostgresStore(SqlStore):
             "CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events "
             "FOR EACH STATEMENT EXECUTE FUNCTION esf_refuse_event_change()",
         ]
+
+    # -- the read side ------------------------------------------------------------
+
+    def _read_dialect(self) -> PgDialect:
+        return PgDialect(self._read_scope)
+
+    def event_waiter(self) -> PgWaiter:
+        """A waiter woken by NOTIFY from any process, polling once per wait as a fallback."""
+        self._check_open()
+        return PgWaiter(self)
+
+    def _close_read_side(self) -> None:
+        self._listener.stop()
+        super()._close_read_side()
 
     # -- errors -------------------------------------------------------------------
 
@@ -316,14 +342,19 @@ class PostgresStore(SqlStore):
         before_commit: BeforeCommit | None = None,
     ) -> tuple[int, datetime]:
         params = {**rows, "now": self._now()}
+        row = None
         with db.pipeline():
             if lock:
                 self._lock(db)
             cursor = db.execute(_WRITE, params)
+            db.execute(notify_sql, {"channel": self._channel})
             if before_commit is not None:
-                before_commit(db, params["now"])
+                row = cursor.fetchone()  # a sync: the positions are needed before the commit
+                assert row is not None
+                before_commit(db, int(row[0]), row[1])
             db.commit()
-        row = cursor.fetchone()
+        if row is None:
+            row = cursor.fetchone()
         assert row is not None
         return int(row[0]), row[1]
 

@@ -62,6 +62,7 @@ from esframework.adapters._common import (
     find_replay,
 )
 from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload, StoreStats
+from esframework.adapters.sql_read import AfterInsert, SqlReadSide
 from esframework.adapters.sql_rows import Head
 from esframework.adapters.sql_side import SideTables
 from esframework.audit import GENESIS_HASH, Auditable
@@ -100,11 +101,12 @@ class _Disconnected(StoreUnavailable):
     """A pooled connection turned out dead (e.g. the server restarted since it was used)."""
 
 
-BeforeCommit = Callable[[Any, datetime], None]
-"""Runs inside an append's write transaction, after the insert, before the commit."""
+BeforeCommit = AfterInsert
+"""Runs inside an append's write transaction, after the insert, before the commit:
+``(db, position before the batch, recorded_at)``."""
 
 
-class SqlStore(Auditable, SideTables):
+class SqlStore(Auditable, SideTables, SqlReadSide):
     """An ``EventStore`` on a SQL database, through a SQLAlchemy engine.
 
     Subclasses provide the dialect: locking, SQL text, row conversion and the
@@ -147,6 +149,7 @@ class SqlStore(Auditable, SideTables):
             threading.RLock() if serialise else nullcontext()
         )
         self._closed = False
+        self._init_read_side()
         try:
             self._prepare_schema(migrate)
         except BaseException:
@@ -383,11 +386,15 @@ class SqlStore(Auditable, SideTables):
         check_distinct_event_ids({s: ds for s, (_, ds) in plan.items()})
         types = dict(stream_types or {})
         if before_commit is not None:  # rare (settling a conflict): all of it under the lock
-            return self._append(plan, types, locked=True, before_commit=before_commit)
-        try:
-            return self._append(plan, types, locked=False)
-        except _Retry:
-            return self._append(plan, types, locked=True)
+            records = self._append(plan, types, locked=True, before_commit=before_commit)
+        else:
+            try:
+                records = self._append(plan, types, locked=False)
+            except _Retry:
+                records = self._append(plan, types, locked=True)
+        if records:
+            self._seen_head(records[-1].position)
+        return records
 
     def _append(
         self,
@@ -452,7 +459,8 @@ class SqlStore(Auditable, SideTables):
                 "years 1-9999 in UTC"
             ) from exc
         try:
-            last, recorded_at = self._write(db, rows, lock=not locked, before_commit=before_commit)
+            then = self._after_insert(prepared, before_commit)
+            last, recorded_at = self._write(db, rows, lock=not locked, before_commit=then)
         except self.driver_errors as exc:
             if not locked and self._is_conflict(exc):
                 db.rollback()
@@ -579,6 +587,7 @@ class SqlStore(Auditable, SideTables):
     def close(self) -> None:
         """Close the pooled connections; the store refuses further use."""
         self._closed = True
+        self._close_read_side()
         self.engine.dispose()
 
     def __enter__(self) -> Self:

@@ -14,6 +14,11 @@ PostgreSQL, JSON text and ISO 8601 text in SQLite).
 - ``esf_conflicts``: events parked by ``Manual()`` until a person settles them.
 - ``esf_store``: facts about the store itself, such as its ``store_id`` (which seals
   name, so that a seal of another store is recognised).
+- ``esf_projections``: each projection's checkpoint: the last position it applied
+  (committed with its view writes), whether it is paused, and why it stopped if it did.
+- ``esf_views``: each view table's fingerprint (its name, fields and columns), so that
+  a view whose shape changed is rebuilt rather than read with the wrong columns. The
+  view tables themselves (``esf_view_<name>``) follow the view classes, not a version.
 - ``esf_schema_version``: one row per schema version applied to this database.
 
 A new database gets the current schema at once. An older one is migrated forward,
@@ -40,6 +45,7 @@ __all__ = [
     "events",
     "metadata",
     "migrate",
+    "projections",
     "read_schema_version",
     "read_store_id",
     "schema_versions",
@@ -47,9 +53,10 @@ __all__ = [
     "store_info",
     "streams",
     "utc_text",
+    "views",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this library creates and understands."""
 
 metadata = sa.MetaData(
@@ -132,6 +139,23 @@ store_info = sa.Table(
     sa.Column("value", sa.Text(), nullable=False),
 )
 
+projections = sa.Table(
+    "esf_projections",
+    metadata,
+    sa.Column("name", sa.Text(), primary_key=True),
+    sa.Column("position", sa.BigInteger(), nullable=False),
+    sa.Column("paused", sa.Boolean(), nullable=False),
+    sa.Column("failure", _JSON, nullable=True),
+    sa.Column("updated_at", _TIME, nullable=True),
+)
+
+views = sa.Table(
+    "esf_views",
+    metadata,
+    sa.Column("name", sa.Text(), primary_key=True),
+    sa.Column("fingerprint", sa.Text(), nullable=False),
+)
+
 schema_versions = sa.Table(
     "esf_schema_version",
     metadata,
@@ -140,7 +164,7 @@ schema_versions = sa.Table(
     sa.Column("esframework", sa.Text(), nullable=False),
 )
 
-TABLES = (events, streams, snapshots, conflicts, store_info, schema_versions)
+TABLES = (events, streams, snapshots, conflicts, store_info, projections, views, schema_versions)
 
 
 def utc_text(when: datetime) -> str:
@@ -184,7 +208,16 @@ def _v3_conflicts_and_store(conn: sa.Connection) -> None:
     store_info.create(conn)
 
 
-MIGRATIONS: dict[int, Step] = {2: _v2_snapshots, 3: _v3_conflicts_and_store}
+def _v4_read_models(conn: sa.Connection) -> None:
+    projections.create(conn)
+    views.create(conn)
+
+
+MIGRATIONS: dict[int, Step] = {
+    2: _v2_snapshots,
+    3: _v3_conflicts_and_store,
+    4: _v4_read_models,
+}
 """Version -> the step that brings a database from the version before to it."""
 
 

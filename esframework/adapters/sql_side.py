@@ -177,5 +177,5 @@ class SideTables:
             batch,
             stream_types=stream_types,
             metadata=metadata,
-            before_commit=lambda db, now: self._settle(db, conflict_id, now),
+            before_commit=lambda db, _last, now: self._settle(db, conflict_id, now),
         )

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from esframework.adapters._common import PreparedEvent
 from esframework.adapters.base import StoredPayload
 from esframework.adapters.sql import BeforeCommit, SqlStore
+from esframework.adapters.sql_read import SqliteWaiter
 from esframework.adapters.sql_rows import (
     Head,
     insert_events,
@@ -42,6 +43,7 @@ from esframework.adapters.sql_rows import (
 )
 from esframework.adapters.sql_schema import utc_text
 from esframework.adapters.sql_side import not_open
+from esframework.adapters.sql_view_sql import SqliteDialect
 from esframework.errors import (
     EsfError,
     ImmutableEventError,
@@ -132,6 +134,7 @@ class SqliteStore(SqlStore):
         self.synchronous = synchronous
         database = sa_url.database or ""
         memory = database in ("", ":memory:")
+        self._path = None if memory else database
         sa_url = sa_url.set(query={})
         where = str(sa_url)
         if not migrate and not memory and not Path(database).exists():
@@ -160,6 +163,16 @@ class SqliteStore(SqlStore):
             require_user=require_user,
             migrate=migrate,
         )
+
+    # -- the read side ------------------------------------------------------------
+
+    def _read_dialect(self) -> SqliteDialect:
+        return SqliteDialect(self.busy_timeout)
+
+    def event_waiter(self) -> SqliteWaiter:
+        """A waiter woken by this store's appends, and by a poll for other processes'."""
+        self._check_open()
+        return SqliteWaiter(self, self.read_models().head, self._path)
 
     def _configure(self, db: sqlite3.Connection, _record: object) -> None:
         """Each new connection: we begin transactions ourselves; WAL; durability."""
@@ -273,7 +286,7 @@ class SqliteStore(SqlStore):
         )
         db.executemany(_UPSERT_HEADS, heads)
         if before_commit is not None:
-            before_commit(db, now)
+            before_commit(db, int(last), now)
         db.commit()
         return int(last), now
 
