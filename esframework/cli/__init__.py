@@ -22,7 +22,7 @@ from __future__ import annotations
 import click
 
 from esframework import __version__
-from esframework.cli import audit, project, records, store
+from esframework.cli import audit, project, projections, records, store
 from esframework.cli._group import EsfGroup, ExitCode
 
 __all__ = ["ExitCode", "main"]
@@ -50,3 +50,4 @@ main.add_command(records.export, section="Audit")
 main.add_command(records.history, section="Audit")
 main.add_command(records.events, section="Stores and events")
 main.add_command(store.store, section="Stores and events")
+main.add_command(projections.projections, section="Read side")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -281,8 +282,16 @@ def tail(
 ) -> None:
     """Print the events of the store at URL in position order, one line each."""
     wanted = list(types) or None
-    with reading(url) as r:
-        if follow:
+    with reading(url) as r, ExitStack() as stack:
+        subscribe = getattr(r.store, "subscribe", None)
+        records: Iterable[RecordedEvent]
+        if follow and subscribe is not None:
+            # Woken by the store as events commit (LISTEN/NOTIFY on PostgreSQL), with
+            # polling every --interval seconds as the fallback.
+            records = stack.enter_context(
+                subscribe(after=after, types=wanted, poll_interval=interval)
+            )
+        elif follow:
             records = poll(r.store, after=after, types=wanted, interval=interval)
         else:
             records = r.store.read_all(after=after, types=wanted)
