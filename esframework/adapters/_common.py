@@ -35,6 +35,7 @@ from esframework.serialization import (
 )
 
 __all__ = [
+    "AppendOne",
     "Draft",
     "PreparedEvent",
     "chain",
@@ -44,6 +45,7 @@ __all__ = [
     "check_stream_type",
     "draft_events",
     "find_replay",
+    "plan_batch",
     "to_json",
 ]
 
@@ -181,6 +183,54 @@ def draft_events(
             )
         )
     return drafts
+
+
+def plan_batch(
+    codec: EventCodec,
+    batch: Mapping[UUID, tuple[object, Sequence[object]]],
+    metadata: Mapping[str, Any] | None,
+    clock: Clock,
+    *,
+    require_user: bool,
+) -> dict[UUID, tuple[ExpectedVersion, list[Draft]]]:
+    """A batch checked and drafted: stream ids, expected versions, events, distinct ids."""
+    plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]] = {}
+    for stream_id, (expected, events) in batch.items():
+        check_stream_id(stream_id)
+        plan[stream_id] = (
+            check_expected_version(expected),
+            draft_events(codec, events, metadata, clock, require_user=require_user),
+        )
+    check_distinct_event_ids({s: ds for s, (_, ds) in plan.items()})
+    return plan
+
+
+class AppendOne:
+    """``append`` for a store whose ``append_many`` does the work."""
+
+    def append_many(
+        self,
+        batch: Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]],
+        *,
+        stream_types: Mapping[UUID, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        raise NotImplementedError
+
+    def append(
+        self,
+        stream_id: UUID,
+        events: Sequence[object],
+        expected_version: ExpectedVersion = ANY,
+        *,
+        stream_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` to one stream, all or none."""
+        types = {stream_id: stream_type} if stream_type else None
+        return self.append_many(
+            {stream_id: (expected_version, events)}, stream_types=types, metadata=metadata
+        )
 
 
 def check_distinct_event_ids(drafts_by_stream: Mapping[UUID, Sequence[Draft]]) -> None:

@@ -13,15 +13,14 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 from esframework.adapters._common import (
+    AppendOne,
     Draft,
     PreparedEvent,
     chain,
-    check_distinct_event_ids,
-    check_expected_version,
     check_stream_id,
     check_stream_type,
-    draft_events,
     find_replay,
+    plan_batch,
 )
 from esframework.adapters.base import ANY, Batch, ExpectedVersion, InlineHook, StoreStats
 from esframework.adapters.memory_views import MemoryReadModels, MemoryTx
@@ -61,7 +60,7 @@ class _MemoryWaiter:
         self.interrupt()
 
 
-class MemoryStore(Auditable, Subscribable):
+class MemoryStore(AppendOne, Auditable, Subscribable):
     """An ``EventStore`` that keeps everything in this process's memory."""
 
     def __init__(
@@ -95,21 +94,6 @@ class MemoryStore(Auditable, Subscribable):
         if self._closed:
             raise StoreClosed("this memory store is closed; open a new one with esf.connect")
 
-    def append(
-        self,
-        stream_id: UUID,
-        events: Sequence[object],
-        expected_version: ExpectedVersion = ANY,
-        *,
-        stream_type: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> list[RecordedEvent]:
-        """Append ``events`` to one stream, all or none."""
-        types = {stream_id: stream_type} if stream_type else None
-        return self.append_many(
-            {stream_id: (expected_version, events)}, stream_types=types, metadata=metadata
-        )
-
     def append_many(
         self,
         batch: Batch,
@@ -127,17 +111,7 @@ class MemoryStore(Auditable, Subscribable):
     def _draft(
         self, batch: Batch, metadata: Mapping[str, Any] | None
     ) -> dict[UUID, tuple[ExpectedVersion, list[Draft]]]:
-        drafts: dict[UUID, tuple[ExpectedVersion, list[Draft]]] = {}
-        for stream_id, (expected, events) in batch.items():
-            check_stream_id(stream_id)
-            drafts[stream_id] = (
-                check_expected_version(expected),
-                draft_events(
-                    self.codec, events, metadata, self.clock, require_user=self.require_user
-                ),
-            )
-        check_distinct_event_ids({s: ds for s, (_, ds) in drafts.items()})
-        return drafts
+        return plan_batch(self.codec, batch, metadata, self.clock, require_user=self.require_user)
 
     def _append_locked(
         self,

@@ -51,15 +51,14 @@ import sqlalchemy as sa
 
 from esframework.adapters import sql_schema
 from esframework.adapters._common import (
+    AppendOne,
     Draft,
     PreparedEvent,
     chain,
-    check_distinct_event_ids,
-    check_expected_version,
     check_stream_id,
     check_stream_type,
-    draft_events,
     find_replay,
+    plan_batch,
 )
 from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload, StoreStats
 from esframework.adapters.sql_read import AfterInsert, SqlReadSide
@@ -106,7 +105,7 @@ BeforeCommit = AfterInsert
 ``(db, position before the batch, recorded_at)``."""
 
 
-class SqlStore(Auditable, SideTables, SqlReadSide):
+class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
     """An ``EventStore`` on a SQL database, through a SQLAlchemy engine.
 
     Subclasses provide the dialect: locking, SQL text, row conversion and the
@@ -333,21 +332,6 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
 
     # -- appending ----------------------------------------------------------------
 
-    def append(
-        self,
-        stream_id: UUID,
-        events: Sequence[object],
-        expected_version: ExpectedVersion = ANY,
-        *,
-        stream_type: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> list[RecordedEvent]:
-        """Append ``events`` to one stream, all or none."""
-        types = {stream_id: stream_type} if stream_type else None
-        return self.append_many(
-            {stream_id: (expected_version, events)}, stream_types=types, metadata=metadata
-        )
-
     def append_many(
         self,
         batch: Mapping[UUID, tuple[ExpectedVersion, Sequence[object]]],
@@ -374,16 +358,7 @@ class SqlStore(Auditable, SideTables, SqlReadSide):
                 "appending needs the current schema; connect with migrate=True (the "
                 "default) or run esf store migrate"
             )
-        plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]] = {}
-        for stream_id, (expected, events) in batch.items():
-            check_stream_id(stream_id)
-            plan[stream_id] = (
-                check_expected_version(expected),
-                draft_events(
-                    self.codec, events, metadata, self.clock, require_user=self.require_user
-                ),
-            )
-        check_distinct_event_ids({s: ds for s, (_, ds) in plan.items()})
+        plan = plan_batch(self.codec, batch, metadata, self.clock, require_user=self.require_user)
         types = dict(stream_types or {})
         if before_commit is not None:  # rare (settling a conflict): all of it under the lock
             records = self._append(plan, types, locked=True, before_commit=before_commit)
