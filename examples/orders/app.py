@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import esframework as esf
 
-from .domain import Order, OrderLine, PlaceOrder
+from .domain import Order, OrderLine, OrderSummaries, PlaceOrder
 
 __all__ = ["STORE_URL_VARIABLE", "make_app", "place_order"]
 
@@ -18,7 +18,7 @@ STORE_URL_VARIABLE = "ORDERS_STORE_URL"
 def make_app(url: str | None = None) -> esf.Application:
     """Orders over the store at ``url``, else ``$ORDERS_STORE_URL``, else in memory."""
     url = url or os.environ.get(STORE_URL_VARIABLE) or "memory://"
-    return esf.Application(esf.connect(url), aggregates=[Order])
+    return esf.Application(esf.connect(url), aggregates=[Order], projections=[OrderSummaries])
 
 
 def place_order(

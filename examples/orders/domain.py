@@ -26,6 +26,8 @@ __all__ = [
     "OrderPaid",
     "OrderPlaced",
     "OrderShipped",
+    "OrderSummaries",
+    "OrderSummary",
     "PayOrder",
     "PlaceOrder",
     "ShipOrder",
@@ -185,3 +187,36 @@ class Order(esf.Aggregate):
     def _cancelled(self, e: OrderCancelled) -> None:
         self.paid -= e.refund
         self.status = Status.CANCELLED
+
+
+@esf.view(key="order_id", indexes=("status", "customer"))
+class OrderSummary:
+    """One row per order, to list and count orders by status or customer."""
+
+    order_id: UUID
+    customer: str
+    status: str
+    total: Decimal
+
+
+@esf.projection(name="orders.summaries", views=[OrderSummary], mode="inline")
+class OrderSummaries:
+    """Keeps OrderSummary in step with the orders, in the same transaction (inline)."""
+
+    @esf.on
+    def placed(self, e: OrderPlaced, ctx: esf.ProjectionContext) -> None:
+        ctx.view(OrderSummary).put(
+            OrderSummary(ctx.stream_id, e.customer, Status.PLACED.value, e.total)
+        )
+
+    @esf.on
+    def paid(self, e: OrderPaid, ctx: esf.ProjectionContext) -> None:
+        ctx.view(OrderSummary).update(ctx.stream_id, status=Status.PAID.value)
+
+    @esf.on
+    def shipped(self, e: OrderShipped, ctx: esf.ProjectionContext) -> None:
+        ctx.view(OrderSummary).update(ctx.stream_id, status=Status.SHIPPED.value)
+
+    @esf.on
+    def cancelled(self, e: OrderCancelled, ctx: esf.ProjectionContext) -> None:
+        ctx.view(OrderSummary).update(ctx.stream_id, status=Status.CANCELLED.value)

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 
 import esframework as esf
-from esframework.testing import given
+from esframework.testing import given, given_events
 
 from .app import make_app, place_order
 from .domain import (
@@ -23,6 +23,8 @@ from .domain import (
     OrderPaid,
     OrderPlaced,
     OrderShipped,
+    OrderSummaries,
+    OrderSummary,
     PayOrder,
     PlaceOrder,
     ShipOrder,
@@ -133,3 +135,23 @@ def test_a_cancellation_racing_a_shipment_is_decided_on_fresh_state(
         app.unit_of_work(cancel, user_id="ann")  # RetryCommand reruns it on the new state
     assert runs == [Status.PAID, Status.SHIPPED]
     assert [r.event for r in app.store.read_stream(paid_order)] == [PLACED, PAID, SHIPPED]
+
+
+def test_the_summary_follows_each_step() -> None:
+    """The projection keeps one summary per order, at its latest status (each event twice)."""
+    order = uuid4()
+    given_events(OrderSummaries, PLACED, PAID, SHIPPED, stream_id=order).then_view(
+        OrderSummary, order, OrderSummary(order, "ann", "shipped", Decimal("16.00"))
+    )
+
+
+def test_orders_are_listed_by_status_as_soon_as_they_change(
+    app: esf.Application, paid_order: UUID
+) -> None:
+    """Inline: the summary is up to date when handle() returns (read your writes)."""
+    other = place_order(app, "bob", LINES, user_id="clerk")
+    summaries = app.view(OrderSummary)
+    assert [s.order_id for s in summaries.where(status="paid").page(size=10)] == [paid_order]
+    assert summaries.where(status="placed").count() == 1
+    app.handle(CancelOrder(other, "no longer needed"), user_id="clerk")
+    assert summaries.get(other).status == "cancelled"  # type: ignore[union-attr]
