@@ -46,7 +46,6 @@ __all__ = [
     "draft_events",
     "find_replay",
     "plan_batch",
-    "to_json",
 ]
 
 
@@ -82,11 +81,6 @@ def check_stream_type(stream_id: UUID, stored: str | None, given: str | None) ->
             "different types need different ids"
         )
     return stored
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON text as stored (keys in their own order, no NaN)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 @attrs.define
