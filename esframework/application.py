@@ -35,6 +35,7 @@ from esframework.errors import (
     InvalidResolution,
 )
 from esframework.events import RecordedEvent, utc_now
+from esframework.ids import new_id
 from esframework.projection_runner import Projections
 from esframework.registry import Registry, default_registry
 from esframework.repository import Repository
@@ -148,7 +149,7 @@ class Application:
         another writer got there first, the aggregate's conflict strategy decides.
         """
         route = self.router.route(cmd)
-        command_id = uuid4()
+        command_id = new_id()
         note: ConflictResolved | None = None
         attempts = 0
         use_cache = True

@@ -140,16 +140,55 @@ def _hashable_form(value: Any) -> Any:
     return value
 
 
-_ENCODE_SORTED = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
+def _sorted_encoder() -> Callable[[Any], str]:
+    """Sorted keys, no whitespace, no NaN: the C encoder made once, not once per call.
+
+    ``JSONEncoder.encode`` builds its C encoder anew on every call, which costs as much
+    as encoding a small payload. Where the C encoder is there and agrees with
+    ``JSONEncoder`` on a probe, it is made once here; elsewhere ``JSONEncoder`` is used.
+    Without a shared circular-reference table (it would not be thread-safe), a payload
+    that contains itself fails with ``RecursionError``.
+    """
+    python = json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return python.encode
+    try:
+        chunks = make(
+            None,
+            python.default,
+            json.encoder.encode_basestring,
+            None,
+            ":",
+            ",",
+            True,
+            False,
+            False,
+        )
+    except TypeError:  # another signature than CPython 3.11-3.13's
+        return python.encode
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    probe = {"b": [1, 2.5, None, True, 'é"\n'], "a": {"z": -1e300}, "c": 10**30}
+    try:
+        agrees = encode(probe) == python.encode(probe)
+    except Exception:
+        agrees = False
+    return encode if agrees else python.encode
+
+
+_ENCODE_SORTED = _sorted_encoder()
 
 
 def canonical_json(value: Any) -> str:
     """The one JSON text of ``value`` that hashing uses: sorted keys, no whitespace."""
     try:
         return _ENCODE_SORTED(_hashable_form(value))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"value is not JSON-serializable: {exc}") from exc
 
 

@@ -18,6 +18,7 @@ from esframework.errors import (
     DefinitionError,
 )
 from esframework.events import RecordedEvent
+from esframework.ids import new_id
 
 if TYPE_CHECKING:
     from esframework.application import Application
@@ -86,7 +87,7 @@ class UnitOfWork:
         id: UUID | None = None,
     ) -> None:
         self.app = app
-        self.id = id if id is not None else uuid4()
+        self.id = id if id is not None else new_id()
         self.user_id = user_id
         self.metadata = command_metadata(user_id, correlation_id, self.id)
         if app.require_user and self.metadata["user_id"] is None:

@@ -52,11 +52,23 @@ def _make_v1(store: SqlStore) -> None:
     """Turn a current database into what schema version 1 looked like.
 
     Version 2 added snapshots; version 3 parked conflicts and the store's own facts;
-    version 4 projection checkpoints and view fingerprints.
+    version 4 projection checkpoints and view fingerprints; version 5 dropped the
+    ``streams`` table of heads and the ``recorded_at`` index, which versions 1-4 kept.
     """
     with store.engine.begin() as conn:
         for table in ("snapshots", "esf_conflicts", "esf_store", "esf_projections", "esf_views"):
             conn.exec_driver_sql(f"DROP TABLE {table}")
+        uuid = "CHAR(32)" if conn.dialect.name == "sqlite" else "UUID"
+        conn.exec_driver_sql(
+            f"CREATE TABLE streams (stream_id {uuid} PRIMARY KEY, stream_type TEXT NOT NULL, "
+            "version INTEGER NOT NULL, last_hash VARCHAR(64) NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO streams SELECT stream_id, stream_type, version, hash FROM events "
+            "WHERE (stream_id, version) IN "
+            "(SELECT stream_id, max(version) FROM events GROUP BY stream_id)"
+        )
+        conn.exec_driver_sql("CREATE INDEX ix_events_recorded_at ON events (recorded_at)")
         conn.exec_driver_sql("DELETE FROM esf_schema_version")
         conn.exec_driver_sql(
             "INSERT INTO esf_schema_version (version, applied_at, esframework) "
@@ -70,7 +82,7 @@ def test_new_database_gets_the_current_schema(sql_db) -> None:
     """Connecting to an empty database creates every table, index and trigger."""
     with sql_db.connect() as store:
         shape = _shape(store)
-        assert {"events", "streams", "snapshots", "esf_schema_version"} <= set(shape)
+        assert {"events", "snapshots", "esf_schema_version"} <= set(shape)
         assert len(shape["triggers"]) >= 2
         assert _versions(store) == [SCHEMA_VERSION]
     with sql_db.connect() as again:
@@ -85,6 +97,7 @@ def test_older_schema_is_migrated_forward(sql_db) -> None:
         fresh = _shape(store)
         _make_v1(store)
         assert "snapshots" not in _shape(store)
+        assert "streams" in _shape(store)
     with sql_db.connect() as migrated:
         assert _versions(migrated) == list(range(1, SCHEMA_VERSION + 1))
         assert _shape(migrated) == fresh

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import attrs
 
@@ -27,6 +27,7 @@ from esframework.errors import (
     StoreError,
 )
 from esframework.events import Clock, NewEvent, RecordedEvent
+from esframework.ids import new_id
 from esframework.serialization import (
     EventCodec,
     canonical_from_stored,
@@ -100,6 +101,23 @@ class Draft:
     metadata_canonical: str = ""
 
 
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _stored_forms(data: dict[str, Any], data_json: str) -> tuple[dict[str, Any], str]:
+    """The payload as a store reads it back, and its canonical JSON (for the hash).
+
+    A flat payload of strings, ints, bools and None reads back from its JSON as an equal
+    dict, and its stored JSON is already canonical (no floats): copy it, skip the round
+    trip. Anything else (nested values, floats, tuples, ...) takes the round trip.
+    """
+    for key, value in data.items():
+        if type(value) not in _PLAIN_SCALARS or type(key) is not str:
+            stored = json.loads(data_json)
+            return stored, canonical_from_stored(stored, data_json)
+    return dict(data), data_json
+
+
 def draft_events(
     codec: EventCodec,
     events: Sequence[object],
@@ -123,6 +141,7 @@ def draft_events(
     # The events of one append occur together: one reading of the clock for all of them.
     now: datetime | None = None
     drafts = []
+    encode = codec.encode
     for item in events:
         if isinstance(item, NewEvent):
             event, event_id, occurred_at = item.event, item.event_id, item.occurred_at
@@ -133,7 +152,7 @@ def draft_events(
             )
         else:
             event, event_id, occurred_at, meta = item, None, None, base_meta
-        event_type, data = codec.encode(event)
+        event_type, data = encode(event)
         if require_user and meta.get("user_id") is None:
             raise AttributionRequired(
                 f"event {event_type.name} has no user_id, and this store requires one: pass "
@@ -144,9 +163,10 @@ def draft_events(
             forms = meta_forms.get(id(meta))
             if forms is None:
                 meta_json = stored_json(meta)
-                forms = (json.loads(meta_json), meta_json, canonical_json(meta))
+                meta_stored, meta_canonical = _stored_forms(meta, meta_json)
+                forms = (meta_stored, meta_json, meta_canonical)
                 meta_forms[id(meta)] = forms
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise SerializationError(
                 f"event {event_type.name} cannot be stored as JSON ({exc}): use field types "
                 "the converter knows, or register a hook on it"
@@ -154,29 +174,36 @@ def draft_events(
         if occurred_at is None:
             if now is None:
                 now = clock()
+                if now.tzinfo is None or now.utcoffset() is None:
+                    raise _naive(event_type.name, now)
             occurred_at = now
-        if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
-            raise SerializationError(
-                f"event {event_type.name} occurred at {occurred_at.isoformat()}, a naive "
-                "datetime that no store can keep unambiguously: pass a timezone-aware "
-                "occurred_at (e.g. datetime.now(UTC)) and a clock that returns one"
-            )
+        elif occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+            raise _naive(event_type.name, occurred_at)
+        stored, canonical = _stored_forms(data, data_json)
         drafts.append(
             Draft(
-                event=event,
-                event_id=event_id if event_id is not None else uuid4(),
-                event_type=event_type.name,
-                schema_version=event_type.version,
-                data=json.loads(data_json),
-                data_json=data_json,
-                metadata=forms[0],
-                metadata_json=forms[1],
-                occurred_at=occurred_at,
-                data_canonical=canonical_from_stored(data, data_json),
-                metadata_canonical=forms[2],
+                event,
+                event_id if event_id is not None else new_id(),
+                event_type.name,
+                event_type.version,
+                stored,
+                data_json,
+                forms[0],
+                forms[1],
+                occurred_at,
+                canonical,
+                forms[2],
             )
         )
     return drafts
+
+
+def _naive(event_type: str, occurred_at: datetime) -> SerializationError:
+    return SerializationError(
+        f"event {event_type} occurred at {occurred_at.isoformat()}, a naive "
+        "datetime that no store can keep unambiguously: pass a timezone-aware "
+        "occurred_at (e.g. datetime.now(UTC)) and a clock that returns one"
+    )
 
 
 def plan_batch(
@@ -195,7 +222,7 @@ def plan_batch(
             check_expected_version(expected),
             draft_events(codec, events, metadata, clock, require_user=require_user),
         )
-    check_distinct_event_ids({s: ds for s, (_, ds) in plan.items()})
+    check_distinct_event_ids(plan)
     return plan
 
 
@@ -227,10 +254,12 @@ class AppendOne:
         )
 
 
-def check_distinct_event_ids(drafts_by_stream: Mapping[UUID, Sequence[Draft]]) -> None:
+def check_distinct_event_ids(plan: Mapping[UUID, tuple[object, Sequence[Draft]]]) -> None:
     """Refuse a batch that carries one event id twice: each id names one stored event."""
+    if sum(len(drafts) for _, drafts in plan.values()) < 2:
+        return
     seen: set[UUID] = set()
-    for drafts in drafts_by_stream.values():
+    for _, drafts in plan.values():
         for d in drafts:
             if d.event_id in seen:
                 raise DuplicateEventId(
@@ -293,11 +322,14 @@ def chain(
     prepared = []
     prev = last_hash
     stream_text = str(stream_id)
-    iso: dict[datetime, str] = {}
+    # The drafts of a batch share one time object unless given their own: format each
+    # object once. Not keyed by value: equal instants in other offsets hash differently.
+    when: datetime | None = None
+    occurred = ""
     for i, d in enumerate(drafts, start=current_version + 1):
-        occurred = iso.get(d.occurred_at)
-        if occurred is None:
-            occurred = iso[d.occurred_at] = d.occurred_at.isoformat()
+        if d.occurred_at is not when:
+            when = d.occurred_at
+            occurred = when.isoformat()
         try:
             h = hash_of(
                 prev,
@@ -342,7 +374,7 @@ def _same_json(stored: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
 
 
 def find_replay(
-    drafts_by_stream: Mapping[UUID, Sequence[Draft]],
+    plan: Mapping[UUID, tuple[object, Sequence[Draft]]],
     stored: Mapping[UUID, RecordedEvent],
 ) -> list[RecordedEvent] | None:
     """The stored records if the whole batch was appended before, else None.
@@ -353,8 +385,8 @@ def find_replay(
     """
     if not stored:
         return None
-    total = sum(len(ds) for ds in drafts_by_stream.values())
-    for stream_id, drafts in drafts_by_stream.items():
+    total = sum(len(ds) for _, ds in plan.values())
+    for stream_id, (_, drafts) in plan.items():
         for d in drafts:
             rec = stored.get(d.event_id)
             if rec is not None and not same_content(rec, stream_id, d):

@@ -124,7 +124,7 @@ class MemoryStore(AppendOne, Auditable, Subscribable):
             for d in ds
             if d.event_id in self._by_event_id
         }
-        replay = find_replay({s: ds for s, (_, ds) in drafts.items()}, stored)
+        replay = find_replay(drafts, stored)
         if replay is not None:
             return replay
         prepared: list[PreparedEvent] = []

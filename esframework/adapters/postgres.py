@@ -65,15 +65,17 @@ IMMUTABLE_SQLSTATE = "ZE001"
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
+# A stream's head is its newest event: one backward seek of (stream_id, version) each.
 _HEADS = (
-    "SELECT stream_id, stream_type, version, last_hash FROM streams "
-    "WHERE stream_id = ANY(%(ids)b::uuid[])"
+    "SELECT h.stream_id, h.stream_type, h.version, h.hash "
+    "FROM unnest(%(ids)b::uuid[]) AS s(id) CROSS JOIN LATERAL ("
+    "SELECT stream_id, stream_type, version, hash FROM events WHERE stream_id = s.id "
+    "ORDER BY version DESC LIMIT 1) AS h"
 )
 _BY_EVENT_ID = select_events("event_id = ANY(%(ids)b::uuid[])")
 _LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
 # One statement: positions after max(position), taken after the lock (a statement's
-# snapshot is taken when it starts); recorded_at not before the last event's; the
-# stream heads written alongside.
+# snapshot is taken when it starts); recorded_at not before the last event's.
 _WRITE = """
 WITH last AS (
     SELECT coalesce(max(position), 0) AS position,
@@ -97,15 +99,6 @@ new_events AS (
         stream_id, stream_type, version, event_id, event_type, schema_version, data,
         metadata, occurred_at, occurred_offset, prev_hash, hash, n
     )
-),
-heads AS (
-    INSERT INTO streams (stream_id, stream_type, version, last_hash)
-    SELECT * FROM unnest(
-        %(head_id)b::uuid[], %(head_type)b::text[], %(head_version)b::int[],
-        %(head_hash)b::text[]
-    )
-    ON CONFLICT (stream_id) DO UPDATE
-    SET version = excluded.version, last_hash = excluded.last_hash
 )
 SELECT position, recorded_at FROM last
 """
@@ -117,7 +110,7 @@ _PAYLOAD_PAGE = (
     "SELECT version, stream_type, event_type, schema_version, data FROM events "
     "WHERE stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s"
 )
-_VERSION = "SELECT version FROM streams WHERE stream_id = %s"
+_VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
 
 _COLUMNS = (
     "stream_id",
@@ -292,6 +285,11 @@ class PostgresStore(SqlStore):
     def _pre_read(
         self, db: psycopg.Connection[Any], stream_ids: list[UUID], event_ids: list[UUID]
     ) -> tuple[dict[UUID, Head], list[RecordedEvent]]:
+        if not event_ids:
+            rows = db.execute(_HEADS, {"ids": stream_ids}).fetchall()
+            return {row[0]: Head(*row[1:]) for row in rows}, []
+        if not stream_ids:
+            return {}, self._records(db.execute(_BY_EVENT_ID, {"ids": event_ids}, binary=True))
         with db.pipeline():
             heads = db.execute(_HEADS, {"ids": stream_ids})
             stored = db.execute(_BY_EVENT_ID, {"ids": event_ids}, binary=True)
@@ -303,7 +301,6 @@ class PostgresStore(SqlStore):
     def _rows(self, prepared: list[PreparedEvent]) -> dict[str, Any]:
         """The batch as one array per column (built before locking)."""
         columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-        heads: dict[UUID, PreparedEvent] = {}
         for p in prepared:
             d = p.draft
             for name, value in zip(
@@ -325,13 +322,7 @@ class PostgresStore(SqlStore):
                 strict=True,
             ):
                 columns[name].append(value)
-            heads[p.stream_id] = p
-        params: dict[str, Any] = dict(columns)
-        params["head_id"] = list(heads)
-        params["head_type"] = [p.stream_type for p in heads.values()]
-        params["head_version"] = [p.version for p in heads.values()]
-        params["head_hash"] = [p.hash for p in heads.values()]
-        return params
+        return dict(columns)
 
     def _write(
         self,

@@ -11,12 +11,12 @@ do not give this (a transaction can take position 7, commit after another took 8
 committed, and a reader at 8 never sees 7), so the stores serialise the assignment of
 positions with their commits:
 
-1. Without any lock, encode the events, read the heads (version, last hash) of the
-   batch's streams and look up its event ids (the idempotent-retry rule), check the
-   expected versions and compute the hash chain.
+1. Without any lock, encode the events, read the heads (type, version, last hash) of
+   the batch's streams from their newest events and look up its event ids (the
+   idempotent-retry rule), check the expected versions and compute the hash chain.
 2. Take the store's write lock (PostgreSQL: ``pg_advisory_xact_lock`` on a key of the
    store's schema; SQLite: ``BEGIN IMMEDIATE``), give the events the positions after
-   ``max(position)``, insert them and the new stream heads, and commit. The lock ends
+   ``max(position)``, insert them and commit. The lock ends
    with the transaction, after the commit is visible to readers. PostgreSQL sends the
    lock, the insert and the commit in one round trip (a psycopg pipeline), so the lock
    is held for the server's work only, never for a trip to the client and back.
@@ -405,17 +405,24 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
             heads: dict[UUID, Head] = {}
             stored: list[RecordedEvent] = []
         else:
-            heads, stored = self._pre_read(db, list(plan), event_ids)
-        replay = find_replay(
-            {s: ds for s, (_, ds) in plan.items()}, {r.event_id: r for r in stored}
-        )
-        if replay is not None:
-            return replay
+            # Optimistically, only the heads: a stored event id (a retry) makes the insert
+            # fail on the unique index, and the append runs again under the lock, which
+            # looks the ids up. (A retry whose stream moved on is found just below.)
+            heads, stored = self._pre_read(db, list(plan), event_ids if locked else [])
+        if stored:
+            replay = find_replay(plan, {r.event_id: r for r in stored})
+            if replay is not None:
+                return replay
         prepared: list[PreparedEvent] = []
         for stream_id, (expected, drafts) in plan.items():
             head = heads.get(stream_id)
             current = head.version if head is not None else 0
             if expected is not ANY and expected != current:
+                if not locked:  # an append retried after it was stored is no conflict
+                    _, stored = self._pre_read(db, [], event_ids)
+                    replay = find_replay(plan, {r.event_id: r for r in stored})
+                    if replay is not None:
+                        return replay
                 raise ConcurrencyError(stream_id, expected, current)
             stream_type = check_stream_type(
                 stream_id,
@@ -549,13 +556,16 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
 
     def stats(self) -> StoreStats:
         """How many events and streams the store holds, and the last position."""
-        events, streams = sql_schema.events, sql_schema.streams
+        events = sql_schema.events
         with self._reading() as conn:
             count, last = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(events.c.position), 0))
             ).one()
-            heads = conn.execute(sa.select(sa.func.count()).select_from(streams)).scalar_one()
-        return StoreStats(int(count), int(heads), int(last))
+            # Every stream has exactly one event at version 1.
+            streams = conn.execute(
+                sa.select(sa.func.count()).select_from(events).where(events.c.version == 1)
+            ).scalar_one()
+        return StoreStats(int(count), int(streams), int(last))
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -8,12 +8,11 @@ so that it reads back with the offset its hash was computed over.
 from __future__ import annotations
 
 import functools
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import NamedTuple
 
 from esframework.errors import SerializationError
+from esframework.ids import uuid_from_hex
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -78,48 +77,8 @@ def utc_offset(when: datetime, event_type: str) -> int:
 
 
 class Head(NamedTuple):
-    """A stream's current state, as the streams table holds it."""
+    """A stream's current state: its type, and the version and hash of its newest event."""
 
     stream_type: str
     version: int
     last_hash: str
-
-
-def _slow_uuid(text: str) -> uuid.UUID:
-    return uuid.UUID(int=int(text, 16))
-
-
-def _make_uuid_reader() -> Callable[[str], uuid.UUID]:
-    """The fastest exact way to turn stored hex into ``uuid.UUID`` on this Python.
-
-    ``uuid.UUID(text)`` spends most of its time cleaning up text that is already clean
-    (about 2 us; reading a page of events parses one id per event). Where ``UUID`` keeps
-    its value in the ``int`` and ``is_safe`` slots, as CPython has since 3.7, the value
-    is set directly (about 0.6 us), and the result is checked to be the same UUID;
-    anywhere else the ordinary constructor is used.
-    """
-    slots = getattr(uuid.UUID, "__slots__", ())
-    if "int" not in slots or "is_safe" not in slots:
-        return _slow_uuid
-    new, set_slot, cls, unknown = (
-        object.__new__,
-        object.__setattr__,
-        uuid.UUID,
-        uuid.SafeUUID.unknown,
-    )
-
-    def fast(text: str) -> uuid.UUID:
-        value = new(cls)
-        set_slot(value, "int", int(text, 16))
-        set_slot(value, "is_safe", unknown)
-        return value
-
-    probe = uuid.uuid4()
-    made = fast(probe.hex)
-    if made != probe or hash(made) != hash(probe) or str(made) != str(probe):
-        return _slow_uuid
-    return fast
-
-
-uuid_from_hex = _make_uuid_reader()
-"""A ``uuid.UUID`` from its 32-digit hex text, as stored in SQLite."""

@@ -70,18 +70,19 @@ _UNAVAILABLE = (
 """SQLite error names that mean the database file cannot be used as it is."""
 IMMUTABLE = "esframework: stored events are immutable"
 
+# A stream's head is its newest event: one seek of the (stream_id, version) index each.
+_HEAD = (
+    "SELECT stream_type, version, hash FROM events WHERE stream_id = ? "
+    "ORDER BY version DESC LIMIT 1"
+)
 _HEADS = (
-    "SELECT stream_id, stream_type, version, last_hash FROM streams "
-    "WHERE stream_id IN (SELECT value FROM json_each(?))"
+    "SELECT e.stream_id, e.stream_type, e.version, e.hash FROM json_each(?) AS s "
+    "JOIN events AS e ON e.stream_id = s.value "
+    "AND e.version = (SELECT max(version) FROM events WHERE stream_id = s.value)"
 )
 _BY_EVENT_ID = select_events("event_id IN (SELECT value FROM json_each(?))")
 _LAST = "SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1"
 _INSERT_EVENTS = insert_events(f"VALUES ({', '.join('?' * 14)})")
-_UPSERT_HEADS = (
-    "INSERT INTO streams (stream_id, stream_type, version, last_hash) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
-    "last_hash = excluded.last_hash"
-)
 _STREAM_PAGE = select_events(
     "stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?"
 )
@@ -90,7 +91,7 @@ _PAYLOAD_PAGE = (
     "SELECT version, stream_type, event_type, schema_version, data FROM events "
     "WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?"
 )
-_VERSION = "SELECT version FROM streams WHERE stream_id = ?"
+_VERSION = "SELECT max(version) FROM events WHERE stream_id = ?"
 
 
 class SqliteStore(SqlStore):
@@ -228,26 +229,35 @@ class SqliteStore(SqlStore):
     def _pre_read(
         self, db: sqlite3.Connection, stream_ids: list[UUID], event_ids: list[UUID]
     ) -> tuple[dict[UUID, Head], list[RecordedEvent]]:
-        ids = json.dumps([s.hex for s in stream_ids])
-        heads = {UUID(row[0]): Head(*row[1:]) for row in db.execute(_HEADS, (ids,))}
+        heads: dict[UUID, Head] = {}
+        if len(stream_ids) == 1:
+            row = db.execute(_HEAD, (stream_ids[0].hex,)).fetchone()
+            if row is not None:
+                heads[stream_ids[0]] = Head(*row)
+        elif stream_ids:
+            ids = json.dumps([s.hex for s in stream_ids])
+            heads = {UUID(row[0]): Head(*row[1:]) for row in db.execute(_HEADS, (ids,))}
         stored: list[RecordedEvent] = []
         if event_ids:
             eids = json.dumps([e.hex for e in event_ids])
             stored = self._records(db.execute(_BY_EVENT_ID, (eids,)).fetchall())
         return heads, stored
 
-    def _rows(
-        self, prepared: list[PreparedEvent]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """Event rows without position and recorded_at (known under the lock), and heads."""
-        events = []
-        heads = {}
+    def _rows(self, prepared: list[PreparedEvent]) -> list[tuple[Any, ...]]:
+        """Event rows without position and recorded_at (known under the lock)."""
+        rows = []
+        # The events of a batch share one time object, unless given their own: convert
+        # each object once. (Not keyed by value: equal instants may differ in offset.)
+        when: datetime | None = None
+        occurred: tuple[str, int] = ("", 0)
         for p in prepared:
             d = p.draft
-            sid = p.stream_id.hex
-            events.append(
+            if d.occurred_at is not when:
+                when = d.occurred_at
+                occurred = (utc_text(when), utc_offset(when, d.event_type))
+            rows.append(
                 (
-                    sid,
+                    p.stream_id.hex,
                     p.stream_type,
                     p.version,
                     d.event_id.hex,
@@ -255,24 +265,21 @@ class SqliteStore(SqlStore):
                     d.schema_version,
                     d.data_json,
                     d.metadata_json,
-                    utc_text(d.occurred_at),
-                    utc_offset(d.occurred_at, d.event_type),
+                    *occurred,
                     p.prev_hash,
                     p.hash,
                 )
             )
-            heads[sid] = (sid, p.stream_type, p.version, p.hash)
-        return events, list(heads.values())
+        return rows
 
     def _write(
         self,
         db: sqlite3.Connection,
-        rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]],
+        events: list[tuple[Any, ...]],
         *,
         lock: bool,
         before_commit: BeforeCommit | None = None,
     ) -> tuple[int, datetime]:
-        events, heads = rows
         if lock:
             self._lock(db)
         now = self._now()
@@ -284,7 +291,6 @@ class SqliteStore(SqlStore):
             _INSERT_EVENTS,
             [(last + i, *e[:10], recorded, *e[10:]) for i, e in enumerate(events, 1)],
         )
-        db.executemany(_UPSERT_HEADS, heads)
         if before_commit is not None:
             before_commit(db, int(last), now)
         db.commit()
@@ -357,7 +363,7 @@ class SqliteStore(SqlStore):
 
     def _select_version(self, db: sqlite3.Connection, stream_id: UUID) -> int:
         row = db.execute(_VERSION, (stream_id.hex,)).fetchone()
-        return 0 if row is None else int(row[0])
+        return 0 if row is None or row[0] is None else int(row[0])
 
 
 def _parse(url: str | sa.URL) -> sa.URL:

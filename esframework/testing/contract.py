@@ -303,6 +303,19 @@ class EventStoreContract(ConcurrencyContract):
         assert store.stream_version(sid) == 2
         assert len(list(store.read_all())) == 2
 
+    def test_retry_after_the_stream_moved_on_is_a_no_op(self, store: EventStore) -> None:
+        """A stored append retried later, on a stream that has grown since, is a no-op."""
+        sid = uuid4()
+        store.append(sid, [Noted("a")], expected_version=0)
+        batch = [esf.NewEvent(Noted("b")), esf.NewEvent(Noted("c"))]
+        first = store.append(sid, batch, expected_version=1)
+        store.append(sid, [Noted("d")], expected_version=3)
+        assert store.append(sid, batch, expected_version=1) == first
+        assert store.append(sid, batch, expected_version=esf.ANY) == first
+        with pytest.raises(esf.ConcurrencyError):
+            store.append(sid, [Noted("e")], expected_version=1)
+        assert [r.event.text for r in store.read_stream(sid)] == ["a", "b", "c", "d"]
+
     def test_reused_event_id_with_other_content_is_refused(self, store: EventStore) -> None:
         """An event id may not carry different content: DuplicateEventId, nothing stored."""
         sid = uuid4()
@@ -366,6 +379,25 @@ class EventStoreContract(ConcurrencyContract):
         a, b = store.read_stream(sid)
         assert a.occurred_at.isoformat() == "2021-06-01T12:00:00+05:30"
         assert b.occurred_at.isoformat() == "1999-12-31T23:59:59.000001+00:00"
+        assert verify_records(store.read_all()).ok
+
+    def test_one_instant_in_two_offsets_keeps_each_offset(self, store: EventStore) -> None:
+        """Equal instants written in different offsets each keep theirs, and verify."""
+        sid = uuid4()
+        utc = datetime(2021, 6, 1, 12, 0, tzinfo=UTC)
+        india = utc.astimezone(timezone(timedelta(hours=5, minutes=30)))
+        assert utc == india
+        store.append(
+            sid,
+            [
+                esf.NewEvent(Noted("a"), occurred_at=utc),
+                esf.NewEvent(Noted("b"), occurred_at=india),
+            ],
+            expected_version=0,
+        )
+        a, b = store.read_stream(sid)
+        assert a.occurred_at.isoformat() == "2021-06-01T12:00:00+00:00"
+        assert b.occurred_at.isoformat() == "2021-06-01T17:30:00+05:30"
         assert verify_records(store.read_all()).ok
 
     def test_floats_verify_and_retry_after_the_round_trip(self, store: EventStore) -> None:
