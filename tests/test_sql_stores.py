@@ -280,3 +280,28 @@ def test_stats_count_events_and_streams(store) -> None:
     store.append(b, _notes("3"), expected_version=0)
     store.append(a, _notes("4"), expected_version=2)
     assert store.stats() == StoreStats(events=4, streams=2, last_position=4)
+
+
+def test_appends_see_what_another_store_object_appended(sql_db) -> None:
+    """A store that appended to a stream is not misled once another process appends to it.
+
+    The first store remembers the stream's head from its own append; the second (like
+    another process) moves the stream on. The first then still refuses a stale expected
+    version, appends after the other's event with ANY, and the chain verifies.
+    """
+    with sql_db.connect() as ours, sql_db.connect() as theirs:
+        sid = uuid4()
+        ours.append(sid, _notes("a"), expected_version=0)
+        ours.append(sid, _notes("b"), expected_version=1)
+        theirs.append(sid, _notes("c"), expected_version=2)
+        with pytest.raises(esf.ConcurrencyError) as info:
+            ours.append(sid, _notes("x"), expected_version=2)
+        assert info.value.actual == 3
+        [d] = ours.append(sid, _notes("d"), expected_version=esf.ANY)
+        assert d.version == 4
+        theirs.append(sid, _notes("e"), expected_version=4)
+        [f] = ours.append(sid, _notes("f"), expected_version=5)
+        assert [r.event.text for r in ours.read_stream(sid)] == ["a", "b", "c", "d", "e", "f"]
+        [e] = theirs.read_stream(sid, 5, 5)
+        assert f.prev_hash == e.hash
+        assert verify_records(theirs.read_all()).ok

@@ -112,21 +112,6 @@ _PAYLOAD_PAGE = (
 )
 _VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
 
-_COLUMNS = (
-    "stream_id",
-    "stream_type",
-    "version",
-    "event_id",
-    "event_type",
-    "schema_version",
-    "data",
-    "metadata",
-    "occurred_at",
-    "occurred_offset",
-    "prev_hash",
-    "hash",
-)
-
 
 def lock_key(purpose: str, schema: str) -> int:
     """A stable 64-bit advisory lock key for one purpose in one schema."""
@@ -300,29 +285,33 @@ class PostgresStore(SqlStore):
 
     def _rows(self, prepared: list[PreparedEvent]) -> dict[str, Any]:
         """The batch as one array per column (built before locking)."""
-        columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-        for p in prepared:
-            d = p.draft
-            for name, value in zip(
-                _COLUMNS,
-                (
-                    p.stream_id,
-                    p.stream_type,
-                    p.version,
-                    d.event_id,
-                    d.event_type,
-                    d.schema_version,
-                    d.data_json,
-                    d.metadata_json,
-                    d.occurred_at.astimezone(UTC),
-                    utc_offset(d.occurred_at, d.event_type),
-                    p.prev_hash,
-                    p.hash,
-                ),
-                strict=True,
-            ):
-                columns[name].append(value)
-        return dict(columns)
+        drafts = [p.draft for p in prepared]
+        # The events of a batch share one time object, unless given their own: convert
+        # each object once. (Not by value: equal instants may differ in offset.)
+        when: datetime | None = None
+        utc: datetime | None = None
+        offset = 0
+        occurred_at, occurred_offset = [], []
+        for d in drafts:
+            if d.occurred_at is not when:
+                when = d.occurred_at
+                utc, offset = when.astimezone(UTC), utc_offset(when, d.event_type)
+            occurred_at.append(utc)
+            occurred_offset.append(offset)
+        return {
+            "stream_id": [p.stream_id for p in prepared],
+            "stream_type": [p.stream_type for p in prepared],
+            "version": [p.version for p in prepared],
+            "event_id": [d.event_id for d in drafts],
+            "event_type": [d.event_type for d in drafts],
+            "schema_version": [d.schema_version for d in drafts],
+            "data": [d.data_json for d in drafts],
+            "metadata": [d.metadata_json for d in drafts],
+            "occurred_at": occurred_at,
+            "occurred_offset": occurred_offset,
+            "prev_hash": [p.prev_hash for p in prepared],
+            "hash": [p.hash for p in prepared],
+        }
 
     def _write(
         self,

@@ -62,7 +62,7 @@ from esframework.adapters._common import (
 )
 from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload, StoreStats
 from esframework.adapters.sql_read import AfterInsert, SqlReadSide
-from esframework.adapters.sql_rows import Head
+from esframework.adapters.sql_rows import Head, HeadCache
 from esframework.adapters.sql_side import SideTables
 from esframework.audit import GENESIS_HASH, Auditable
 from esframework.errors import (
@@ -148,6 +148,7 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
             threading.RLock() if serialise else nullcontext()
         )
         self._closed = False
+        self._heads = HeadCache()
         self._init_read_side()
         try:
             self._prepare_schema(migrate)
@@ -394,21 +395,33 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
         locked: bool,
         before_commit: BeforeCommit | None = None,
     ) -> list[RecordedEvent]:
+        try:
+            return self._append_attempt(db, plan, stream_types, locked, before_commit)
+        except BaseException:
+            self._heads.forget(plan)
+            raise
+
+    def _append_attempt(
+        self,
+        db: Any,
+        plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]],
+        stream_types: dict[UUID, str],
+        locked: bool,
+        before_commit: BeforeCommit | None,
+    ) -> list[RecordedEvent]:
         event_ids = [d.event_id for _, ds in plan.values() for d in ds]
+        stored: list[RecordedEvent] = []
         if locked:
             self._lock(db)
-        if not locked and all(expected == 0 for expected, _ in plan.values()):
-            # Only new streams: their heads are known (version 0, the genesis hash), so
-            # skip the pre-read. If one exists after all, or an event id was stored
-            # before (a retry), the unique indexes refuse the insert and the append runs
-            # again under the lock, with the pre-read.
-            heads: dict[UUID, Head] = {}
-            stored: list[RecordedEvent] = []
+            heads, stored = self._pre_read(db, list(plan), event_ids)
         else:
-            # Optimistically, only the heads: a stored event id (a retry) makes the insert
-            # fail on the unique index, and the append runs again under the lock, which
-            # looks the ids up. (A retry whose stream moved on is found just below.)
-            heads, stored = self._pre_read(db, list(plan), event_ids if locked else [])
+            # Optimistically, heads come from this store's last appends (new streams have
+            # none) or from the database, and event ids are not looked up. A stale head
+            # or a stored event id (a retry) makes the insert fail on a unique index, and
+            # the append runs again under the lock with everything read. (A retry whose
+            # stream moved on is found just below.)
+            known = self._heads.known(plan)
+            heads = known if known is not None else self._pre_read(db, list(plan), [])[0]
         if stored:
             replay = find_replay(plan, {r.event_id: r for r in stored})
             if replay is not None:
@@ -448,6 +461,7 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
                 db.rollback()
                 raise _Retry from exc
             raise
+        self._heads.keep(prepared)
         return [p.record(last + i, recorded_at, self.codec) for i, p in enumerate(prepared, 1)]
 
     def _unique_violation(self, what: str) -> StoreError:

@@ -8,15 +8,23 @@ so that it reads back with the offset its hash was computed over.
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+from uuid import UUID
 
+from esframework.adapters.base import ANY
 from esframework.errors import SerializationError
 from esframework.ids import uuid_from_hex
+
+if TYPE_CHECKING:
+    from esframework.adapters._common import PreparedEvent
 
 __all__ = [
     "EVENT_COLUMNS",
     "Head",
+    "HeadCache",
     "insert_events",
     "offset_zone",
     "select_events",
@@ -82,3 +90,60 @@ class Head(NamedTuple):
     stream_type: str
     version: int
     last_hash: str
+
+
+class HeadCache:
+    """The heads of the streams this store appended to last, so as not to read them again.
+
+    Only ever a hint. An append built on a stale head (another process appended since)
+    inserts a version the stream already has; the unique ``(stream_id, version)`` index
+    refuses it, and the append runs again under the lock on heads read from the
+    database. A head is kept only after its append committed.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._heads: dict[UUID, Head] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<HeadCache {len(self._heads)}/{self.size}>"
+
+    def known(self, plan: Mapping[UUID, tuple[object, object]]) -> dict[UUID, Head] | None:
+        """The heads of a batch's streams, or None if any must be read.
+
+        A stream expected not to exist (0) and not cached has no head; a cached one is
+        used when the batch expects its version or ``ANY``. Anything else is read.
+        """
+        heads = {}
+        for stream_id, (expected, _) in plan.items():
+            head = self._heads.get(stream_id)
+            if head is None:
+                if expected != 0:
+                    return None
+            elif expected is ANY or expected == head.version:
+                heads[stream_id] = head
+            else:
+                return None
+        return heads
+
+    def keep(self, prepared: Sequence[PreparedEvent]) -> None:
+        """Remember the heads an append committed (its last event of each stream)."""
+        with self._lock:
+            heads = self._heads
+            for p in prepared:
+                heads.pop(p.stream_id, None)  # re-inserted: the newest at the end
+                heads[p.stream_id] = Head(p.stream_type, p.version, p.hash)
+            while len(heads) > self.size:
+                del heads[next(iter(heads))]
+
+    def forget(self, stream_ids: Iterable[UUID]) -> None:
+        """Drop heads that may be stale (an append on them failed)."""
+        with self._lock:
+            for stream_id in stream_ids:
+                self._heads.pop(stream_id, None)
+
+    def clear(self) -> None:
+        """Drop every head."""
+        with self._lock:
+            self._heads.clear()
