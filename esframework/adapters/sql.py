@@ -100,6 +100,9 @@ class _Disconnected(StoreUnavailable):
     """A pooled connection turned out dead (e.g. the server restarted since it was used)."""
 
 
+Pending = tuple[dict[UUID, tuple[ExpectedVersion, list[Draft]]], dict[UUID, str]]
+"""A caller's batch, checked and drafted, with its stream types."""
+
 BeforeCommit = AfterInsert
 """Runs inside an append's write transaction, after the insert, before the commit:
 ``(db, position before the batch, recorded_at)``."""
@@ -364,13 +367,18 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
         if before_commit is not None:  # rare (settling a conflict): all of it under the lock
             records = self._append(plan, types, locked=True, before_commit=before_commit)
         else:
-            try:
-                records = self._append(plan, types, locked=False)
-            except _Retry:
-                records = self._append(plan, types, locked=True)
+            records = self._append_alone((plan, types))
         if records:
             self._seen_head(records[-1].position)
         return records
+
+    def _append_alone(self, pending: Pending) -> list[RecordedEvent]:
+        """One batch as if nobody else appended: optimistic, then under the lock."""
+        plan, types = pending
+        try:
+            return self._append(plan, types, locked=False)
+        except _Retry:
+            return self._append(plan, types, locked=True)
 
     def _append(
         self,
@@ -426,33 +434,18 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
             replay = find_replay(plan, {r.event_id: r for r in stored})
             if replay is not None:
                 return replay
-        prepared: list[PreparedEvent] = []
-        for stream_id, (expected, drafts) in plan.items():
-            head = heads.get(stream_id)
-            current = head.version if head is not None else 0
-            if expected is not ANY and expected != current:
-                if not locked:  # an append retried after it was stored is no conflict
-                    _, stored = self._pre_read(db, [], event_ids)
-                    replay = find_replay(plan, {r.event_id: r for r in stored})
-                    if replay is not None:
-                        return replay
-                raise ConcurrencyError(stream_id, expected, current)
-            stream_type = check_stream_type(
-                stream_id,
-                head.stream_type if head is not None else None,
-                stream_types.get(stream_id),
-            )
-            last_hash = head.last_hash if head is not None else GENESIS_HASH
-            prepared += chain(drafts, stream_id, stream_type, current, last_hash)
+        try:
+            prepared = self._prepare(plan, stream_types, heads)
+        except ConcurrencyError:
+            if not locked:  # an append retried after it was stored is no conflict
+                _, stored = self._pre_read(db, [], event_ids)
+                replay = find_replay(plan, {r.event_id: r for r in stored})
+                if replay is not None:
+                    return replay
+            raise
         if not prepared:
             return []
-        try:
-            rows = self._rows(prepared)
-        except OverflowError as exc:  # e.g. year 1 with a positive offset is before UTC's year 1
-            raise SerializationError(
-                f"a time of this batch cannot be stored as UTC ({exc}): use times within "
-                "years 1-9999 in UTC"
-            ) from exc
+        rows = self._rows_of(prepared)
         try:
             then = self._after_insert(prepared, before_commit)
             last, recorded_at = self._write(db, rows, lock=not locked, before_commit=then)
@@ -463,6 +456,37 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
             raise
         self._heads.keep(prepared)
         return [p.record(last + i, recorded_at, self.codec) for i, p in enumerate(prepared, 1)]
+
+    def _prepare(
+        self,
+        plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]],
+        stream_types: dict[UUID, str],
+        heads: Mapping[UUID, Head],
+    ) -> list[PreparedEvent]:
+        """The batch's events placed after their streams' heads, once the checks pass."""
+        prepared: list[PreparedEvent] = []
+        for stream_id, (expected, drafts) in plan.items():
+            head = heads.get(stream_id)
+            current = head.version if head is not None else 0
+            if expected is not ANY and expected != current:
+                raise ConcurrencyError(stream_id, expected, current)
+            stream_type = check_stream_type(
+                stream_id,
+                head.stream_type if head is not None else None,
+                stream_types.get(stream_id),
+            )
+            last_hash = head.last_hash if head is not None else GENESIS_HASH
+            prepared += chain(drafts, stream_id, stream_type, current, last_hash)
+        return prepared
+
+    def _rows_of(self, prepared: list[PreparedEvent]) -> Any:
+        try:
+            return self._rows(prepared)
+        except OverflowError as exc:  # e.g. year 1 with a positive offset is before UTC's year 1
+            raise SerializationError(
+                f"a time of this batch cannot be stored as UTC ({exc}): use times within "
+                "years 1-9999 in UTC"
+            ) from exc
 
     def _unique_violation(self, what: str) -> StoreError:
         """A unique constraint broken under the write lock: a writer that skips the lock."""
