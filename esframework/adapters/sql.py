@@ -33,6 +33,12 @@ stale: if another writer appended to one of the streams in between, the insert h
 the unique ``(stream_id, version)`` (or ``event_id``) constraint, the transaction rolls
 back and the append runs once more with every step under the lock, where nothing can
 move. What it costs is in docs/adapters.md.
+
+Threads appending through one store object share commits (``GroupCommit``): while one
+append is being written, the others queue, and the next write takes every queued batch
+in one transaction (one lock, one insert, one flush), each batch with consecutive
+positions. A group that cannot be written whole is written batch by batch, so each
+caller gets the records or the error it would have got alone.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from esframework.adapters._common import (
     plan_batch,
 )
 from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload, StoreStats
+from esframework.adapters.group_commit import GroupCommit
 from esframework.adapters.sql_read import AfterInsert, SqlReadSide
 from esframework.adapters.sql_rows import Head, HeadCache
 from esframework.adapters.sql_side import SideTables
@@ -101,7 +108,7 @@ class _Disconnected(StoreUnavailable):
 
 
 Pending = tuple[dict[UUID, tuple[ExpectedVersion, list[Draft]]], dict[UUID, str]]
-"""A caller's batch, checked and drafted, with its stream types."""
+"""A caller's batch, checked and drafted, with its stream types: what a group combines."""
 
 BeforeCommit = AfterInsert
 """Runs inside an append's write transaction, after the insert, before the commit:
@@ -152,6 +159,7 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
         )
         self._closed = False
         self._heads = HeadCache()
+        self._group = GroupCommit(self._append_alone, self._append_together)
         self._init_read_side()
         try:
             self._prepare_schema(migrate)
@@ -367,7 +375,7 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
         if before_commit is not None:  # rare (settling a conflict): all of it under the lock
             records = self._append(plan, types, locked=True, before_commit=before_commit)
         else:
-            records = self._append_alone((plan, types))
+            records = self._group.append((plan, types))
         if records:
             self._seen_head(records[-1].position)
         return records
@@ -456,6 +464,61 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
             raise
         self._heads.keep(prepared)
         return [p.record(last + i, recorded_at, self.codec) for i, p in enumerate(prepared, 1)]
+
+    def _append_together(self, pending: Sequence[Pending]) -> list[list[RecordedEvent]] | None:
+        """Several callers' batches in one transaction, or None: write each alone.
+
+        Only batches the optimistic path writes as they are combine: on distinct streams,
+        with distinct event ids, each passing its checks. Any error (a check, a lost race,
+        a stored id, a hook) leaves it to each batch alone, to raise what it would have
+        raised, or to find its events stored (a retry).
+        """
+        combined = {s: v for plan, _ in pending for s, v in plan.items()}
+        if len(combined) != sum(len(plan) for plan, _ in pending):
+            return None
+        event_ids = [d.event_id for _, ds in combined.values() for d in ds]
+        if len(set(event_ids)) != len(event_ids):
+            return None
+        try:
+            return self._run(lambda db: self._append_together_on(db, pending, combined))
+        except BaseException:
+            self._heads.forget(combined)
+            raise
+
+    def _append_together_on(
+        self,
+        db: Any,
+        pending: Sequence[Pending],
+        combined: dict[UUID, tuple[ExpectedVersion, list[Draft]]],
+    ) -> list[list[RecordedEvent]]:
+        known = self._heads.known(combined)
+        heads = known if known is not None else self._pre_read(db, list(combined), [])[0]
+        members = [self._prepare(plan, types, heads) for plan, types in pending]
+        prepared = [p for member in members for p in member]
+        if not prepared:
+            return [[] for _ in members]
+        rows = self._rows_of(prepared)
+        hooks: list[tuple[int, AfterInsert]] = []
+        offset = 0
+        for member in members:
+            hook = self._after_insert(member, None) if member else None
+            if hook is not None:
+                hooks.append((offset, hook))
+            offset += len(member)
+
+        def then(db: Any, last: int, recorded_at: datetime) -> None:
+            for before, hook in hooks:  # each caller's hooks see its own records
+                hook(db, last + before, recorded_at)
+
+        last, recorded_at = self._write(db, rows, lock=True, before_commit=then if hooks else None)
+        self._heads.keep(prepared)
+        written = []
+        for member in members:
+            written.append(
+                [p.record(last + i, recorded_at, self.codec) for i, p in enumerate(member, 1)]
+            )
+            last += len(member)
+        return written
 
     def _prepare(
         self,

@@ -1,0 +1,139 @@
+"""Group commit: appends that arrive while another is being written share one commit.
+
+A SQL store serialises its writers on one lock held until the commit is on disk, so
+``n`` threads appending through one store pay ``n`` flushes one after the other. Here
+the first caller writes its batch at once, exactly as alone; callers that arrive
+meanwhile queue, and when the write ends one of them (the next leader) writes every
+queued batch in one transaction: one lock, one insert, one flush. Each caller then
+gets its own records.
+
+Nothing ever waits for company: a lone writer takes the fast path unchanged, and only
+batches already queued while a write is in flight are grouped.
+
+Errors stay each caller's own: the combined write (``together``) may refuse a group or
+fail for any reason, and then every member is written alone (``alone``, the path it
+would have taken without company), so that a conflict, a duplicate id or a failing
+hook reaches exactly the caller whose batch caused it, and nobody else's append fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+import attrs
+
+from esframework.errors import StoreError
+from esframework.events import RecordedEvent
+
+__all__ = ["GroupCommit"]
+
+P = TypeVar("P")
+
+MAX_GROUP = 64
+"""The most batches written in one transaction (a bound on its size and lock time)."""
+
+
+@attrs.define(eq=False)
+class _Member(Generic[P]):
+    """One caller's pending batch and, once written, its outcome."""
+
+    batch: P
+    thread: int
+    done: threading.Event = attrs.field(factory=threading.Event)
+    records: list[RecordedEvent] | None = None
+    error: BaseException | None = None
+    group: list[_Member[P]] | None = None  # set when this caller is to write the group
+
+    def outcome(self) -> list[RecordedEvent]:
+        if self.error is not None:
+            raise self.error
+        assert self.records is not None
+        return self.records
+
+
+class GroupCommit(Generic[P]):
+    """Writes pending batches of concurrent callers together (one object per store).
+
+    ``alone(batch)`` writes one batch as if nobody else appended; ``together(batches)``
+    writes several in one transaction and returns each one's records, or None (or
+    raises) when it cannot, and then each is written alone.
+    """
+
+    def __init__(
+        self,
+        alone: Callable[[P], list[RecordedEvent]],
+        together: Callable[[Sequence[P]], list[list[RecordedEvent]] | None],
+    ) -> None:
+        self._alone = alone
+        self._together = together
+        self._mutex = threading.Lock()
+        self._queue: list[_Member[P]] = []
+        self._writer: int | None = None  # the thread writing now, if any
+
+    def __repr__(self) -> str:
+        return f"<GroupCommit writing={self._writer is not None} queued={len(self._queue)}>"
+
+    def append(self, batch: P) -> list[RecordedEvent]:
+        """Write ``batch``, with the batches of callers queued meanwhile; its records."""
+        member = _Member(batch, threading.get_ident())
+        with self._mutex:
+            inside = self._writer == member.thread  # appending from our own write (a hook)
+            idle = self._writer is None
+            if idle:
+                self._writer = member.thread
+            elif not inside:
+                self._queue.append(member)
+        if inside:
+            return self._alone(batch)
+        if idle:
+            group = [member]
+        else:
+            member.done.wait()
+            if member.group is None:  # another caller wrote it
+                return member.outcome()
+            group = member.group
+        try:
+            self._write(group)
+        finally:
+            self._hand_over()
+        return member.outcome()
+
+    def _write(self, group: list[_Member[P]]) -> None:
+        """Give every member its records or its error; the first member is the caller."""
+        try:
+            written = None
+            if len(group) > 1:
+                try:
+                    written = self._together([m.batch for m in group])
+                except Exception:  # each member alone then says what was wrong
+                    written = None
+            if written is not None:
+                for m, records in zip(group, written, strict=True):
+                    m.records = records
+                return
+            for m in group:
+                try:
+                    m.records = self._alone(m.batch)
+                except Exception as exc:  # handed to the caller it belongs to
+                    m.error = exc
+        finally:
+            for m in group[1:]:
+                if m.records is None and m.error is None:
+                    m.error = StoreError(
+                        "the thread writing this append's group stopped before writing it "
+                        "(interrupted): the append may not be stored; retry it"
+                    )
+                m.done.set()
+
+    def _hand_over(self) -> None:
+        """Let the first queued caller write what is queued now, or become idle."""
+        with self._mutex:
+            if not self._queue:
+                self._writer = None
+                return
+            group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+            self._writer = group[0].thread
+        group[0].group = group
+        group[0].done.set()
