@@ -97,35 +97,38 @@ class GroupCommit(Generic[P]):
         try:
             self._write(group)
         finally:
-            self._hand_over()
+            self._hand_over()  # first: the next write starts while these callers wake
+            self._wake(group[1:])
         return member.outcome()
 
     def _write(self, group: list[_Member[P]]) -> None:
-        """Give every member its records or its error; the first member is the caller."""
-        try:
-            written = None
-            if len(group) > 1:
-                try:
-                    written = self._together([m.batch for m in group])
-                except Exception:  # each member alone then says what was wrong
-                    written = None
-            if written is not None:
-                for m, records in zip(group, written, strict=True):
-                    m.records = records
-                return
-            for m in group:
-                try:
-                    m.records = self._alone(m.batch)
-                except Exception as exc:  # handed to the caller it belongs to
-                    m.error = exc
-        finally:
-            for m in group[1:]:
-                if m.records is None and m.error is None:
-                    m.error = StoreError(
-                        "the thread writing this append's group stopped before writing it "
-                        "(interrupted): the append may not be stored; retry it"
-                    )
-                m.done.set()
+        """Give every member its records or its error."""
+        written = None
+        if len(group) > 1:
+            try:
+                written = self._together([m.batch for m in group])
+            except Exception:  # each member alone then says what was wrong
+                written = None
+        if written is not None:
+            for m, records in zip(group, written, strict=True):
+                m.records = records
+            return
+        for m in group:
+            try:
+                m.records = self._alone(m.batch)
+            except Exception as exc:  # handed to the caller it belongs to
+                m.error = exc
+
+    @staticmethod
+    def _wake(waiting: list[_Member[P]]) -> None:
+        """Hand the callers who waited their outcome (an error if the writer was stopped)."""
+        for m in waiting:
+            if m.records is None and m.error is None:
+                m.error = StoreError(
+                    "the thread writing this append's group stopped before writing it "
+                    "(interrupted): the append may not be stored; retry it"
+                )
+            m.done.set()
 
     def _hand_over(self) -> None:
         """Let the first queued caller write what is queued now, or become idle."""
