@@ -44,7 +44,7 @@ class _Member(Generic[P]):
     done: threading.Event = attrs.field(factory=threading.Event)
     records: list[RecordedEvent] | None = None
     error: BaseException | None = None
-    group: list[_Member[P]] | None = None  # set when this caller is to write the group
+    lead: bool = False  # set when this caller is to write what is queued
 
     def outcome(self) -> list[RecordedEvent]:
         if self.error is not None:
@@ -91,9 +91,11 @@ class GroupCommit(Generic[P]):
             group = [member]
         else:
             member.done.wait()
-            if member.group is None:  # another caller wrote it
+            if not member.lead:  # another caller wrote it
                 return member.outcome()
-            group = member.group
+            with self._mutex:  # what queued up to now, this caller first
+                group = self._queue[:MAX_GROUP]
+                del self._queue[:MAX_GROUP]
         try:
             self._write(group)
         finally:
@@ -131,12 +133,12 @@ class GroupCommit(Generic[P]):
             m.done.set()
 
     def _hand_over(self) -> None:
-        """Let the first queued caller write what is queued now, or become idle."""
+        """Let the first queued caller write what is queued when it wakes, or become idle."""
         with self._mutex:
             if not self._queue:
                 self._writer = None
                 return
-            group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-            self._writer = group[0].thread
-        group[0].group = group
-        group[0].done.set()
+            first = self._queue[0]
+            self._writer = first.thread
+        first.lead = True
+        first.done.set()
