@@ -331,3 +331,27 @@ def test_an_append_from_inside_the_write_does_not_wait_for_itself() -> None:
     group: GroupCommit[str] = GroupCommit(alone, lambda batches: None)
     assert group.append("outer") == []
     assert written == ["inner", "outer"]
+
+
+def test_an_identical_retry_in_a_group_returns_the_stored_records(sql_db) -> None:
+    """A retried append queued with others gets its stored records back; the others land."""
+    with sql_db.connect() as store, _spied(store) as sizes:
+        sid, other = uuid4(), uuid4()
+        sent = [esf.NewEvent(Noted("once")), esf.NewEvent(Noted("twice"))]
+        first = store.append(sid, sent, 0)
+        outcomes = _in_one_group(
+            store,
+            [
+                lambda: store.append(sid, sent, esf.ANY),
+                lambda: store.append(other, _notes(1), 0),
+                lambda: store.append(sid, sent, 0),
+            ],
+        )
+        assert sizes == [3]
+        for i in (0, 2):
+            assert [_same(a, b) for a, b in zip(_records(outcomes[i]), first, strict=True)] == [
+                True,
+                True,
+            ]
+        assert [r.version for r in _records(outcomes[1])] == [1]
+        assert len(_check_log(store)) == 2 + 1 + 1
