@@ -41,7 +41,7 @@ class _Member(Generic[P]):
 
     batch: P
     thread: int
-    done: threading.Event = attrs.field(factory=threading.Event)
+    done: threading.Event | None = None  # made when it queues: a lone writer needs none
     records: list[RecordedEvent] | None = None
     error: BaseException | None = None
     lead: bool = False  # set when this caller is to write what is queued
@@ -84,12 +84,14 @@ class GroupCommit(Generic[P]):
             if idle:
                 self._writer = member.thread
             elif not inside:
+                member.done = threading.Event()
                 self._queue.append(member)
         if inside:
             return self._alone(batch)
         if idle:
             group = [member]
         else:
+            assert member.done is not None
             member.done.wait()
             if not member.lead:  # another caller wrote it
                 return member.outcome()
@@ -130,6 +132,7 @@ class GroupCommit(Generic[P]):
                     "the thread writing this append's group stopped before writing it "
                     "(interrupted): the append may not be stored; retry it"
                 )
+            assert m.done is not None
             m.done.set()
 
     def _hand_over(self) -> None:
@@ -141,4 +144,5 @@ class GroupCommit(Generic[P]):
             first = self._queue[0]
             self._writer = first.thread
         first.lead = True
+        assert first.done is not None
         first.done.set()
