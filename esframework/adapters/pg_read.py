@@ -33,13 +33,9 @@ if TYPE_CHECKING:
     from esframework.adapters.postgres import PostgresStore
     from esframework.adapters.sql import SqlStore
 
-__all__ = ["PgDialect", "PgLease", "PgListener", "channel_name", "notify_sql"]
+__all__ = ["PgDialect", "PgLease", "PgListener", "channel_name"]
 
 log = logging.getLogger("esframework.adapters.postgres")
-
-notify_sql = "SELECT pg_notify(%(channel)s, (SELECT max(position) FROM events)::text)"
-"""Sent in every append's transaction: PostgreSQL delivers it at commit."""
-
 
 def _key(purpose: str, scope: str) -> int:
     digest = hashlib.sha256(f"esframework:{purpose}:{scope}".encode()).digest()

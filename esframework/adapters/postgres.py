@@ -36,7 +36,6 @@ from esframework.adapters.pg_read import (
     PgListener,
     PgWaiter,
     channel_name,
-    notify_sql,
 )
 from esframework.adapters.sql import BeforeCommit, SqlStore
 from esframework.adapters.sql_rows import (
@@ -75,7 +74,8 @@ _HEADS = (
 _BY_EVENT_ID = select_events("event_id = ANY(%(ids)b::uuid[])")
 _LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
 # One statement: positions after max(position), taken after the lock (a statement's
-# snapshot is taken when it starts); recorded_at not before the last event's.
+# snapshot is taken when it starts); recorded_at not before the last event's; the
+# notification of the new head, which PostgreSQL delivers at commit.
 _WRITE = """
 WITH last AS (
     SELECT coalesce(max(position), 0) AS position,
@@ -100,7 +100,7 @@ new_events AS (
         metadata, occurred_at, occurred_offset, prev_hash, hash, n
     )
 )
-SELECT position, recorded_at FROM last
+SELECT position, recorded_at, pg_notify(%(channel)s, (position + %(count)s)::text) FROM last
 """
 _STREAM_PAGE = select_events(
     "stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s"
@@ -321,13 +321,12 @@ class PostgresStore(SqlStore):
         lock: bool,
         before_commit: BeforeCommit | None = None,
     ) -> tuple[int, datetime]:
-        params = {**rows, "now": self._now()}
+        params = {**rows, "now": self._now(), "channel": self._channel, "count": len(rows["hash"])}
         row = None
         with db.pipeline():
             if lock:
                 self._lock(db)
             cursor = db.execute(_WRITE, params)
-            db.execute(notify_sql, {"channel": self._channel})
             if before_commit is not None:
                 row = cursor.fetchone()  # a sync: the positions are needed before the commit
                 assert row is not None
