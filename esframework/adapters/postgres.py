@@ -39,7 +39,7 @@ from esframework.adapters.pg_read import (
     notify_sql,
 )
 from esframework.adapters.sql import BeforeCommit, SqlStore
-from esframework.adapters.sql_records import RowParsers, stored_records
+from esframework.adapters.sql_records import Row, RowParsers, stored_records
 from esframework.adapters.sql_rows import (
     Head,
     select_events,
@@ -377,16 +377,18 @@ class PostgresStore(SqlStore):
 
     # -- reading ------------------------------------------------------------------
 
-    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
-        """Rows of ``_READ_COLUMNS`` (read in binary) as records, parsed when first read."""
-        return stored_records(rows, RowParsers(self.codec, uuid_from_bytes, _utc_time))
+    def _row_parsers(self) -> RowParsers:
+        return RowParsers(self.codec, uuid_from_bytes, _utc_time)
+
+    def _records(self, rows: Iterable[Row]) -> list[RecordedEvent]:
+        return list(stored_records(rows, self._row_parsers()))
 
     def _select_stream(
         self, db: psycopg.Connection[Any], *, stream_id: UUID, after: int, last: int
-    ) -> list[RecordedEvent]:
+    ) -> list[Row]:
         params = (stream_id, after, last, self.page_size)
         cursor = db.execute(_STREAM_PAGE, params, binary=True)
-        return self._records(cursor.fetchall())
+        return cursor.fetchall()
 
     def _select_payloads(
         self, db: psycopg.Connection[Any], *, stream_id: UUID, after: int, last: int
@@ -396,16 +398,16 @@ class PostgresStore(SqlStore):
         loads = load_stored
         return [(v, st, et, sv, loads(data)) for v, st, et, sv, data in rows]
 
-    def _select_all(
+    def _select_all_rows(
         self, db: psycopg.Connection[Any], *, after: int, limit: int, types: list[str] | None
-    ) -> list[RecordedEvent]:
+    ) -> list[Row]:
         if types is None:
             cursor = db.execute(_ALL_PAGE, (after, limit), binary=True)
         else:
             params = [p for t in types for p in (t, after, limit)]
             sql = typed_page_sql(len(types), "%s", _READ_COLUMNS)
             cursor = db.execute(sql, (*params, limit), binary=True)
-        return self._records(cursor.fetchall())
+        return cursor.fetchall()
 
     def _select_version(self, db: psycopg.Connection[Any], stream_id: UUID) -> int:
         row = db.execute(_VERSION, (stream_id,)).fetchone()

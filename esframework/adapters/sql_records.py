@@ -16,7 +16,7 @@ parsed values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -28,7 +28,10 @@ from esframework.errors import DefinitionError, EsfError
 from esframework.events import _UNDECODED, RecordedEvent
 from esframework.serialization import EventCodec, load_stored, located
 
-__all__ = ["RowParsers", "StoredRecord", "stored_records"]
+__all__ = ["Row", "RowParsers", "StoredRecord", "stored_records"]
+
+Row = tuple[Any, ...]
+"""An event row as the driver returned it, its columns in ``EVENT_COLUMNS`` order."""
 
 
 @attrs.frozen
@@ -207,13 +210,16 @@ class StoredRecord(RecordedEvent):
 _SET_ROW = StoredRecord._row.__set__  # type: ignore[attr-defined]
 
 
-def stored_records(rows: Iterable[tuple[Any, ...]], parsers: RowParsers) -> list[RecordedEvent]:
-    """Rows of ``EVENT_COLUMNS`` (as the driver returned them) as records."""
+def stored_records(rows: Iterable[Row], parsers: RowParsers) -> Iterator[RecordedEvent]:
+    """Rows of ``EVENT_COLUMNS`` (as the driver returned them) as records, one by one.
+
+    Built as the caller takes them, a record the caller drops is freed when the next is
+    made: a page's records never all live at once, which spares the garbage collector
+    from tracking (and promoting to older generations) a page of records, payloads and
+    events.
+    """
     new, set_row, cls, rest = object.__new__, _SET_ROW, StoredRecord, (_PENDING,) * 7 + (parsers,)
-    records: list[RecordedEvent] = []
-    append = records.append
     for row in rows:
         record = new(cls)
         set_row(record, [*row, *rest])
-        append(record)
-    return records
+        yield record

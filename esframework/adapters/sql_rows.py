@@ -17,6 +17,8 @@ from esframework.errors import SerializationError
 
 __all__ = [
     "EVENT_COLUMNS",
+    "POSITION_COLUMN",
+    "VERSION_COLUMN",
     "Head",
     "insert_events",
     "offset_zone",
@@ -34,6 +36,12 @@ EVENT_COLUMNS = (
     "data, metadata, occurred_at, occurred_offset, recorded_at, prev_hash, hash"
 )
 """The columns every read selects, in the order the dialects' row readers expect."""
+
+POSITION_COLUMN = 0
+"""Where ``position`` is in a row of ``EVENT_COLUMNS``."""
+
+VERSION_COLUMN = 3
+"""Where ``version`` is in a row of ``EVENT_COLUMNS``."""
 
 
 def select_events(where: str, columns: str = EVENT_COLUMNS) -> str:

@@ -32,7 +32,7 @@ from esframework.adapters._common import PreparedEvent
 from esframework.adapters.base import StoredPayload
 from esframework.adapters.sql import BeforeCommit, SqlStore
 from esframework.adapters.sql_read import SqliteWaiter
-from esframework.adapters.sql_records import RowParsers, stored_records
+from esframework.adapters.sql_records import Row, RowParsers, stored_records
 from esframework.adapters.sql_rows import (
     Head,
     insert_events,
@@ -300,15 +300,17 @@ class SqliteStore(SqlStore):
 
     # -- reading ------------------------------------------------------------------
 
-    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
-        """Rows as records, each column parsed when first read."""
-        return stored_records(rows, RowParsers(self.codec, uuid_from_hex, datetime.fromisoformat))
+    def _row_parsers(self) -> RowParsers:
+        return RowParsers(self.codec, uuid_from_hex, datetime.fromisoformat)
+
+    def _records(self, rows: Iterable[Row]) -> list[RecordedEvent]:
+        return list(stored_records(rows, self._row_parsers()))
 
     def _select_stream(
         self, db: sqlite3.Connection, *, stream_id: UUID, after: int, last: int
-    ) -> list[RecordedEvent]:
+    ) -> list[Row]:
         cursor = db.execute(_STREAM_PAGE, (stream_id.hex, after, last, self.page_size))
-        return self._records(cursor.fetchall())
+        return cursor.fetchall()
 
     def _select_payloads(
         self, db: sqlite3.Connection, *, stream_id: UUID, after: int, last: int
@@ -317,15 +319,15 @@ class SqliteStore(SqlStore):
         rows = db.execute(_PAYLOAD_PAGE, (stream_id.hex, after, last, self.page_size))
         return [(v, st, et, sv, loads(data)) for v, st, et, sv, data in rows.fetchall()]
 
-    def _select_all(
+    def _select_all_rows(
         self, db: sqlite3.Connection, *, after: int, limit: int, types: list[str] | None
-    ) -> list[RecordedEvent]:
+    ) -> list[Row]:
         if types is None:
             cursor = db.execute(_ALL_PAGE, (after, limit))
         else:
             params = [p for t in types for p in (t, after, limit)]
             cursor = db.execute(typed_page_sql(len(types), "?"), (*params, limit))
-        return self._records(cursor.fetchall())
+        return cursor.fetchall()
 
     def _select_version(self, db: sqlite3.Connection, stream_id: UUID) -> int:
         row = db.execute(_VERSION, (stream_id.hex,)).fetchone()
