@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Callable
 
-__all__ = ["new_id", "uuid_from_hex"]
+__all__ = ["new_id", "uuid_from_bytes", "uuid_from_hex"]
 
 _VERSION_4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _VERSION_4_SET = (0x8000 << 48) | (4 << 76)
@@ -24,10 +24,16 @@ def _slow_uuid(text: str) -> uuid.UUID:
     return uuid.UUID(int=int(text, 16))
 
 
-def _fast_constructors() -> tuple[Callable[[str], uuid.UUID], Callable[[], uuid.UUID]]:
+def _slow_uuid_bytes(data: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=data)
+
+
+def _fast_constructors() -> tuple[
+    Callable[[str], uuid.UUID], Callable[[bytes], uuid.UUID], Callable[[], uuid.UUID]
+]:
     slots = getattr(uuid.UUID, "__slots__", ())
     if "int" not in slots or "is_safe" not in slots:
-        return _slow_uuid, uuid.uuid4
+        return _slow_uuid, _slow_uuid_bytes, uuid.uuid4
     new, set_slot, cls, unknown, urandom = (
         object.__new__,
         object.__setattr__,
@@ -42,6 +48,12 @@ def _fast_constructors() -> tuple[Callable[[str], uuid.UUID], Callable[[], uuid.
         set_slot(value, "is_safe", unknown)
         return value
 
+    def from_bytes(data: bytes) -> uuid.UUID:
+        value = new(cls)
+        set_slot(value, "int", int.from_bytes(data))
+        set_slot(value, "is_safe", unknown)
+        return value
+
     def random_id() -> uuid.UUID:
         value = new(cls)
         number = int.from_bytes(urandom(16)) & _VERSION_4_CLEAR | _VERSION_4_SET
@@ -50,17 +62,19 @@ def _fast_constructors() -> tuple[Callable[[str], uuid.UUID], Callable[[], uuid.
         return value
 
     probe = uuid.uuid4()
-    made = from_hex(probe.hex)
-    if made != probe or hash(made) != hash(probe) or str(made) != str(probe):
-        return _slow_uuid, uuid.uuid4
+    for made in (from_hex(probe.hex), from_bytes(probe.bytes)):
+        if made != probe or hash(made) != hash(probe) or str(made) != str(probe):
+            return _slow_uuid, _slow_uuid_bytes, uuid.uuid4
     fresh = random_id()
     if fresh.version != 4 or fresh.variant != uuid.RFC_4122 or uuid.UUID(str(fresh)) != fresh:
-        return from_hex, uuid.uuid4
-    return from_hex, random_id
+        return from_hex, from_bytes, uuid.uuid4
+    return from_hex, from_bytes, random_id
 
 
 uuid_from_hex: Callable[[str], uuid.UUID]
 """A ``uuid.UUID`` from its 32-digit hex text, as SQLite stores ids."""
+uuid_from_bytes: Callable[[bytes], uuid.UUID]
+"""A ``uuid.UUID`` from its 16 bytes, as PostgreSQL's ``uuid_send`` gives them."""
 new_id: Callable[[], uuid.UUID]
 """A new random (version 4) ``uuid.UUID``, as ``uuid.uuid4()`` makes it."""
-uuid_from_hex, new_id = _fast_constructors()
+uuid_from_hex, uuid_from_bytes, new_id = _fast_constructors()

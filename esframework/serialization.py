@@ -33,6 +33,8 @@ __all__ = [
     "EventCodec",
     "canonical_from_stored",
     "canonical_json",
+    "load_stored",
+    "located",
     "make_converter",
     "stored_json",
 ]
@@ -200,6 +202,28 @@ def stored_json(value: Any) -> str:
     return _ENCODE_SORTED(value)
 
 
+# The scanner json.loads runs (typeshed does not declare the attribute).
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def load_stored(text: str) -> Any:
+    """``json.loads(text)``, faster on the whitespace-free text stores keep.
+
+    ``json.loads`` strips whitespace around the value with two regular expressions
+    before and after running the scanner; stored payloads have none, so the scanner
+    (the very one ``json.loads`` runs, with its defaults) is called directly. Any text
+    it does not consume whole, or cannot read, goes to ``json.loads``: the same value,
+    or the same error.
+    """
+    try:
+        value, end = _SCAN(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
+
+
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -323,5 +347,10 @@ class EventCodec:
         try:
             return self.decode(record.event_type, record.schema_version, record.data)
         except EsfError as exc:  # say which record, only when something went wrong
-            where = f"position {record.position}, stream {record.stream_id} v{record.version}"
-            raise type(exc)(f"{where}: {exc}") from exc
+            raise located(exc, record) from exc
+
+
+def located(exc: EsfError, record: RecordedEvent) -> EsfError:
+    """``exc`` raised decoding ``record``, its message prefixed with where the record is."""
+    where = f"position {record.position}, stream {record.stream_id} v{record.version}"
+    return type(exc)(f"{where}: {exc}")

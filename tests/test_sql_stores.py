@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
 import threading
+import weakref
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import uuid4
@@ -36,6 +38,23 @@ def test_reads_cross_page_boundaries(sql_db) -> None:
         assert [r.position for r in store.read_all()] == list(range(1, 9))
         assert [r.position for r in store.read_all(after=1, limit=5)] == [2, 3, 4, 5, 6]
         assert [r.position for r in store.read_all(types=["esf.contract.Counted"])] == [6, 8]
+
+
+@pytest.mark.parametrize("reader", ["read_all", "read_stream"])
+def test_a_dropped_record_is_freed_before_the_page_ends(sql_db, reader: str) -> None:
+    """Reading keeps no page of records alive: one the caller drops is freed by the next."""
+    with sql_db.connect(page_size=100) as store:
+        sid = uuid4()
+        store.append(sid, _notes(*"abcdefgh"), expected_version=0)
+        records = store.read_all() if reader == "read_all" else store.read_stream(sid)
+        first = next(records)
+        assert first.event == Noted("a")
+        gone = weakref.ref(first)
+        del first
+        assert next(records).event == Noted("b")
+        gc.collect()
+        assert gone() is None
+        assert [r.event.text for r in records] == list("cdefgh")
 
 
 def test_reading_holds_no_connection_between_pages(sql_db) -> None:

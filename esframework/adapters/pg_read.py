@@ -37,6 +37,7 @@ __all__ = ["PgDialect", "PgLease", "PgListener", "channel_name"]
 
 log = logging.getLogger("esframework.adapters.postgres")
 
+
 def _key(purpose: str, scope: str) -> int:
     digest = hashlib.sha256(f"esframework:{purpose}:{scope}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)

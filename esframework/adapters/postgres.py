@@ -38,12 +38,13 @@ from esframework.adapters.pg_read import (
     channel_name,
 )
 from esframework.adapters.sql import BeforeCommit, SqlStore
+from esframework.adapters.sql_records import Row, RowParsers, stored_records
 from esframework.adapters.sql_rows import (
     Head,
-    offset_zone,
     select_events,
     typed_page_sql,
     utc_offset,
+    uuid_from_bytes,
 )
 from esframework.adapters.sql_side import not_open
 from esframework.errors import (
@@ -55,7 +56,7 @@ from esframework.errors import (
     StoreUnavailable,
 )
 from esframework.events import Clock, RecordedEvent
-from esframework.serialization import EventCodec
+from esframework.serialization import EventCodec, load_stored
 
 __all__ = ["PostgresStore"]
 
@@ -71,7 +72,14 @@ _HEADS = (
     "SELECT stream_id, stream_type, version, hash FROM events WHERE stream_id = s.id "
     "ORDER BY version DESC LIMIT 1) AS h"
 )
-_BY_EVENT_ID = select_events("event_id = ANY(%(ids)b::uuid[])")
+# The columns as read: ids as their 16 bytes and JSON as its text, which records parse
+# only when a caller reads them (psycopg would build UUIDs and parse every JSON value).
+_READ_COLUMNS = (
+    "position, uuid_send(stream_id) AS stream_id, stream_type, version, "
+    "uuid_send(event_id) AS event_id, event_type, schema_version, data::text AS data, "
+    "metadata::text AS metadata, occurred_at, occurred_offset, recorded_at, prev_hash, hash"
+)
+_BY_EVENT_ID = select_events("event_id = ANY(%(ids)b::uuid[])", _READ_COLUMNS)
 _LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
 # One statement: positions after max(position), taken after the lock (a statement's
 # snapshot is taken when it starts); recorded_at not before the last event's; the
@@ -103,11 +111,11 @@ new_events AS (
 SELECT position, recorded_at, pg_notify(%(channel)s, (position + %(count)s)::text) FROM last
 """
 _STREAM_PAGE = select_events(
-    "stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s"
+    "stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s", _READ_COLUMNS
 )
-_ALL_PAGE = select_events("position > %s ORDER BY position LIMIT %s")
+_ALL_PAGE = select_events("position > %s ORDER BY position LIMIT %s", _READ_COLUMNS)
 _PAYLOAD_PAGE = (
-    "SELECT version, stream_type, event_type, schema_version, data FROM events "
+    "SELECT version, stream_type, event_type, schema_version, data::text FROM events "
     "WHERE stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s"
 )
 _VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
@@ -348,66 +356,37 @@ class PostgresStore(SqlStore):
 
     # -- reading ------------------------------------------------------------------
 
-    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
-        """Rows (read in binary: no text parsing of ids and times) as records."""
-        codec = self.codec
-        return [
-            RecordedEvent(
-                pos,
-                sid,
-                stype,
-                version,
-                eid,
-                etype,
-                sv,
-                data,
-                meta,
-                occ.astimezone(offset_zone(off)) if off else occ,
-                rec,
-                prev,
-                h,
-                decoder=codec,
-            )
-            for (
-                pos,
-                sid,
-                stype,
-                version,
-                eid,
-                etype,
-                sv,
-                data,
-                meta,
-                occ,
-                off,
-                rec,
-                prev,
-                h,
-            ) in rows
-        ]
+    def _row_parsers(self) -> RowParsers:
+        return RowParsers(self.codec, uuid_from_bytes, _utc_time)
+
+    def _records(self, rows: Iterable[Row]) -> list[RecordedEvent]:
+        return list(stored_records(rows, self._row_parsers()))
 
     def _select_stream(
         self, db: psycopg.Connection[Any], *, stream_id: UUID, after: int, last: int
-    ) -> list[RecordedEvent]:
+    ) -> list[Row]:
         params = (stream_id, after, last, self.page_size)
         cursor = db.execute(_STREAM_PAGE, params, binary=True)
-        return self._records(cursor.fetchall())
+        return cursor.fetchall()
 
     def _select_payloads(
         self, db: psycopg.Connection[Any], *, stream_id: UUID, after: int, last: int
     ) -> list[StoredPayload]:
         params = (stream_id, after, last, self.page_size)
-        return db.execute(_PAYLOAD_PAGE, params, binary=True).fetchall()
+        rows = db.execute(_PAYLOAD_PAGE, params, binary=True).fetchall()
+        loads = load_stored
+        return [(v, st, et, sv, loads(data)) for v, st, et, sv, data in rows]
 
-    def _select_all(
+    def _select_all_rows(
         self, db: psycopg.Connection[Any], *, after: int, limit: int, types: list[str] | None
-    ) -> list[RecordedEvent]:
+    ) -> list[Row]:
         if types is None:
             cursor = db.execute(_ALL_PAGE, (after, limit), binary=True)
         else:
             params = [p for t in types for p in (t, after, limit)]
-            cursor = db.execute(typed_page_sql(len(types), "%s"), (*params, limit), binary=True)
-        return self._records(cursor.fetchall())
+            sql = typed_page_sql(len(types), "%s", _READ_COLUMNS)
+            cursor = db.execute(sql, (*params, limit), binary=True)
+        return cursor.fetchall()
 
     def _select_version(self, db: psycopg.Connection[Any], stream_id: UUID) -> int:
         row = db.execute(_VERSION, (stream_id,)).fetchone()
@@ -460,3 +439,8 @@ def _redacted(url: str | sa.URL) -> str:
     from esframework.adapters import redact
 
     return url.render_as_string(hide_password=True) if isinstance(url, sa.URL) else redact(url)
+
+
+def _utc_time(value: datetime) -> datetime:
+    """A ``timestamptz`` as psycopg reads it in binary: already a UTC datetime."""
+    return value

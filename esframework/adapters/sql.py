@@ -69,7 +69,8 @@ from esframework.adapters._common import (
 from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload, StoreStats
 from esframework.adapters.group_commit import GroupCommit
 from esframework.adapters.sql_read import AfterInsert, SqlReadSide
-from esframework.adapters.sql_rows import Head, HeadCache
+from esframework.adapters.sql_records import Row, RowParsers, stored_records
+from esframework.adapters.sql_rows import POSITION_COLUMN, VERSION_COLUMN, Head, HeadCache
 from esframework.adapters.sql_side import SideTables
 from esframework.audit import GENESIS_HASH, Auditable
 from esframework.errors import (
@@ -223,17 +224,26 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
         """
         raise NotImplementedError
 
-    def _select_stream(
-        self, db: Any, *, stream_id: UUID, after: int, last: int
-    ) -> list[RecordedEvent]:
-        """Up to ``page_size`` events of a stream with ``after < version <= last``."""
+    def _row_parsers(self) -> RowParsers:
+        """How this dialect's event rows (``EVENT_COLUMNS`` as read) become records."""
+        raise NotImplementedError
+
+    def _select_stream(self, db: Any, *, stream_id: UUID, after: int, last: int) -> list[Row]:
+        """Rows of up to ``page_size`` events of a stream with ``after < version <= last``."""
+        raise NotImplementedError
+
+    def _select_all_rows(
+        self, db: Any, *, after: int, limit: int, types: list[str] | None
+    ) -> list[Row]:
+        """Rows of up to ``limit`` events with a position above ``after``, of ``types``."""
         raise NotImplementedError
 
     def _select_all(
         self, db: Any, *, after: int, limit: int, types: list[str] | None
     ) -> list[RecordedEvent]:
         """Up to ``limit`` events with a position above ``after``, of ``types`` if given."""
-        raise NotImplementedError
+        rows = self._select_all_rows(db, after=after, limit=limit, types=types)
+        return list(stored_records(rows, self._row_parsers()))
 
     def _select_version(self, db: Any, stream_id: UUID) -> int:
         """The stream's version; 0 when it does not exist."""
@@ -584,14 +594,16 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
         return self._stream_pages(stream_id, min(max(from_version, 1), MAX_VERSION) - 1, last)
 
     def _stream_pages(self, stream_id: UUID, after: int, last: int) -> Iterator[RecordedEvent]:
+        # Records are built as the caller takes them (see stored_records).
+        parsers = self._row_parsers()
         while after < last:
             page = self._run(
                 functools.partial(self._select_stream, stream_id=stream_id, after=after, last=last)
             )
-            yield from page
+            yield from stored_records(page, parsers)
             if len(page) < self.page_size:
                 return
-            after = page[-1].version
+            after = page[-1][VERSION_COLUMN]
 
     def read_payloads(
         self, stream_id: UUID, from_version: int = 1, to_version: int | None = None
@@ -638,15 +650,16 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
             matching = (r for r in self._all_pages(after, None, None) if r.event_type in wanted)
             yield from itertools.islice(matching, limit)
             return
+        parsers = self._row_parsers()
         while remaining is None or remaining > 0:
             n = self.page_size if remaining is None else min(self.page_size, remaining)
             page = self._run(
-                functools.partial(self._select_all, after=after, limit=n, types=types)
+                functools.partial(self._select_all_rows, after=after, limit=n, types=types)
             )
-            yield from page
+            yield from stored_records(page, parsers)
             if len(page) < n:
                 return
-            after = page[-1].position
+            after = page[-1][POSITION_COLUMN]
             if remaining is not None:
                 remaining -= len(page)
 

@@ -16,13 +16,15 @@ from uuid import UUID
 
 from esframework.adapters.base import ANY
 from esframework.errors import SerializationError
-from esframework.ids import uuid_from_hex
+from esframework.ids import uuid_from_bytes, uuid_from_hex
 
 if TYPE_CHECKING:
     from esframework.adapters._common import PreparedEvent
 
 __all__ = [
     "EVENT_COLUMNS",
+    "POSITION_COLUMN",
+    "VERSION_COLUMN",
     "Head",
     "HeadCache",
     "insert_events",
@@ -30,6 +32,7 @@ __all__ = [
     "select_events",
     "typed_page_sql",
     "utc_offset",
+    "uuid_from_bytes",
     "uuid_from_hex",
 ]
 
@@ -39,10 +42,19 @@ EVENT_COLUMNS = (
 )
 """The columns every read selects, in the order the dialects' row readers expect."""
 
+POSITION_COLUMN = 0
+"""Where ``position`` is in a row of ``EVENT_COLUMNS``."""
 
-def select_events(where: str) -> str:
-    """``SELECT`` of every event column with a constant condition (values are bound)."""
-    return f"SELECT {EVENT_COLUMNS} FROM events WHERE {where}"  # noqa: S608 - constant SQL
+VERSION_COLUMN = 3
+"""Where ``version`` is in a row of ``EVENT_COLUMNS``."""
+
+
+def select_events(where: str, columns: str = EVENT_COLUMNS) -> str:
+    """``SELECT`` of every event column with a constant condition (values are bound).
+
+    ``columns`` is ``EVENT_COLUMNS`` or a dialect's expressions of them, in that order.
+    """
+    return f"SELECT {columns} FROM events WHERE {where}"  # noqa: S608 - constant SQL
 
 
 def insert_events(values: str) -> str:
@@ -51,7 +63,7 @@ def insert_events(values: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def typed_page_sql(count: int, mark: str) -> str:
+def typed_page_sql(count: int, mark: str, columns: str = EVENT_COLUMNS) -> str:
     """A page of events of ``count`` types, each read in order from its own index range.
 
     ``event_type IN (...) ORDER BY position`` would collect and sort every later event
@@ -60,7 +72,7 @@ def typed_page_sql(count: int, mark: str) -> str:
     Parameters: (type, after, limit) for each type, then the limit again.
     """
     one = select_events(
-        f"event_type = {mark} AND position > {mark} ORDER BY position LIMIT {mark}"
+        f"event_type = {mark} AND position > {mark} ORDER BY position LIMIT {mark}", columns
     )
     union = " UNION ALL ".join(f"SELECT * FROM ({one}) AS t{i}" for i in range(count))  # noqa: S608
     return f"SELECT * FROM ({union}) AS page ORDER BY position LIMIT {mark}"  # noqa: S608

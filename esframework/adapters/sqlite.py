@@ -32,10 +32,10 @@ from esframework.adapters._common import PreparedEvent
 from esframework.adapters.base import StoredPayload
 from esframework.adapters.sql import BeforeCommit, SqlStore
 from esframework.adapters.sql_read import SqliteWaiter
+from esframework.adapters.sql_records import Row, RowParsers, stored_records
 from esframework.adapters.sql_rows import (
     Head,
     insert_events,
-    offset_zone,
     select_events,
     typed_page_sql,
     utc_offset,
@@ -52,7 +52,7 @@ from esframework.errors import (
     StoreUnavailable,
 )
 from esframework.events import Clock, RecordedEvent
-from esframework.serialization import EventCodec
+from esframework.serialization import EventCodec, load_stored
 
 __all__ = ["SqliteStore"]
 
@@ -306,60 +306,34 @@ class SqliteStore(SqlStore):
 
     # -- reading ------------------------------------------------------------------
 
-    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
-        """Rows as records; a page's stream ids repeat, so each is parsed once."""
-        loads, parse_time, codec = json.loads, datetime.fromisoformat, self.codec
-        stream_ids: dict[str, UUID] = {}
-        records = []
-        for pos, sid, stype, version, eid, etype, sv, data, meta, occ, off, rec, prev, h in rows:
-            stream_id = stream_ids.get(sid)
-            if stream_id is None:
-                stream_id = stream_ids[sid] = uuid_from_hex(sid)
-            occurred = parse_time(occ)
-            if off:
-                occurred = occurred.astimezone(offset_zone(off))
-            records.append(
-                RecordedEvent(
-                    pos,
-                    stream_id,
-                    stype,
-                    version,
-                    uuid_from_hex(eid),
-                    etype,
-                    sv,
-                    loads(data),
-                    {} if meta == "{}" else loads(meta),
-                    occurred,
-                    parse_time(rec),
-                    prev,
-                    h,
-                    decoder=codec,
-                )
-            )
-        return records
+    def _row_parsers(self) -> RowParsers:
+        return RowParsers(self.codec, uuid_from_hex, datetime.fromisoformat)
+
+    def _records(self, rows: Iterable[Row]) -> list[RecordedEvent]:
+        return list(stored_records(rows, self._row_parsers()))
 
     def _select_stream(
         self, db: sqlite3.Connection, *, stream_id: UUID, after: int, last: int
-    ) -> list[RecordedEvent]:
+    ) -> list[Row]:
         cursor = db.execute(_STREAM_PAGE, (stream_id.hex, after, last, self.page_size))
-        return self._records(cursor.fetchall())
+        return cursor.fetchall()
 
     def _select_payloads(
         self, db: sqlite3.Connection, *, stream_id: UUID, after: int, last: int
     ) -> list[StoredPayload]:
-        loads = json.loads
+        loads = load_stored
         rows = db.execute(_PAYLOAD_PAGE, (stream_id.hex, after, last, self.page_size))
         return [(v, st, et, sv, loads(data)) for v, st, et, sv, data in rows.fetchall()]
 
-    def _select_all(
+    def _select_all_rows(
         self, db: sqlite3.Connection, *, after: int, limit: int, types: list[str] | None
-    ) -> list[RecordedEvent]:
+    ) -> list[Row]:
         if types is None:
             cursor = db.execute(_ALL_PAGE, (after, limit))
         else:
             params = [p for t in types for p in (t, after, limit)]
             cursor = db.execute(typed_page_sql(len(types), "?"), (*params, limit))
-        return self._records(cursor.fetchall())
+        return cursor.fetchall()
 
     def _select_version(self, db: sqlite3.Connection, stream_id: UUID) -> int:
         row = db.execute(_VERSION, (stream_id.hex,)).fetchone()

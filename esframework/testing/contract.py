@@ -42,11 +42,12 @@ from esframework.testing.contract_events import (
     Unstorable,
 )
 from esframework.testing.contract_events import notes as _notes
+from esframework.testing.contract_records import RecordContract
 
 __all__ = ["HOSTILE", "Counted", "EventStoreContract", "Measured", "Noted", "Opaque"]
 
 
-class EventStoreContract(ConcurrencyContract):
+class EventStoreContract(RecordContract, ConcurrencyContract):
     """The behaviour every store shares. Needs a ``store`` fixture (fresh and empty)."""
 
     # -- append and read back ------------------------------------------------------
