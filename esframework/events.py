@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, overload
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import attrs
 from typing_extensions import dataclass_transform
 
 from esframework.errors import DefinitionError
+from esframework.ids import new_id
 from esframework.registry import EventType, Registry, default_registry
 
 __all__ = [
@@ -107,7 +108,7 @@ class NewEvent:
     """
 
     event: object
-    event_id: UUID = attrs.field(factory=uuid4)
+    event_id: UUID = attrs.field(factory=new_id)
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
     occurred_at: datetime | None = None
 

@@ -1,4 +1,10 @@
-"""Fast, exact ``uuid.UUID`` construction for the hot paths: new event ids, stored ids.
+"""Ids for the hot paths: new event and command ids, and stored ids read back.
+
+New ids are time-ordered UUIDs (version 7, RFC 9562): 48 bits of Unix milliseconds,
+then 74 random bits. They are as unique as version 4 ids, and consecutive ones sort
+together, so each append adds its event ids at the end of the ``event_id`` index
+instead of at a random place in it: on SQLite a batch of 100 events then writes a few
+index pages instead of up to a hundred, and PostgreSQL's B-tree stays as compact.
 
 ``uuid.UUID(...)`` validates and cleans its input in Python (about 2 us), which an
 append pays for every event id it makes and a read for every id it parses. Where
@@ -11,13 +17,23 @@ constructor is used.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
 
 __all__ = ["new_id", "uuid_from_bytes", "uuid_from_hex"]
 
-_VERSION_4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_VERSION_4_SET = (0x8000 << 48) | (4 << 76)
+_RAND_B = (1 << 62) - 1
+_VERSION_7 = (0x7 << 76) | (0b10 << 62)  # the version nibble and the RFC 4122 variant
+
+
+def _v7_int(now_ns: Callable[[], int], urandom: Callable[[int], bytes]) -> int:
+    rand = int.from_bytes(urandom(10))  # 80 random bits, of which 74 are used
+    return (now_ns() // 1_000_000) << 80 | (rand >> 68) << 64 | rand & _RAND_B | _VERSION_7
+
+
+def _slow_new_id() -> uuid.UUID:
+    return uuid.UUID(int=_v7_int(time.time_ns, os.urandom))
 
 
 def _slow_uuid(text: str) -> uuid.UUID:
@@ -33,13 +49,14 @@ def _fast_constructors() -> tuple[
 ]:
     slots = getattr(uuid.UUID, "__slots__", ())
     if "int" not in slots or "is_safe" not in slots:
-        return _slow_uuid, _slow_uuid_bytes, uuid.uuid4
-    new, set_slot, cls, unknown, urandom = (
+        return _slow_uuid, _slow_uuid_bytes, _slow_new_id
+    new, set_slot, cls, unknown, urandom, now_ns = (
         object.__new__,
         object.__setattr__,
         uuid.UUID,
         uuid.SafeUUID.unknown,
         os.urandom,
+        time.time_ns,
     )
 
     def from_hex(text: str) -> uuid.UUID:
@@ -54,21 +71,20 @@ def _fast_constructors() -> tuple[
         set_slot(value, "is_safe", unknown)
         return value
 
-    def random_id() -> uuid.UUID:
+    def time_ordered_id() -> uuid.UUID:
         value = new(cls)
-        number = int.from_bytes(urandom(16)) & _VERSION_4_CLEAR | _VERSION_4_SET
-        set_slot(value, "int", number)
+        set_slot(value, "int", _v7_int(now_ns, urandom))
         set_slot(value, "is_safe", unknown)
         return value
 
     probe = uuid.uuid4()
     for made in (from_hex(probe.hex), from_bytes(probe.bytes)):
         if made != probe or hash(made) != hash(probe) or str(made) != str(probe):
-            return _slow_uuid, _slow_uuid_bytes, uuid.uuid4
-    fresh = random_id()
-    if fresh.version != 4 or fresh.variant != uuid.RFC_4122 or uuid.UUID(str(fresh)) != fresh:
-        return from_hex, from_bytes, uuid.uuid4
-    return from_hex, from_bytes, random_id
+            return _slow_uuid, _slow_uuid_bytes, _slow_new_id
+    fresh = time_ordered_id()
+    if fresh.version != 7 or fresh.variant != uuid.RFC_4122 or uuid.UUID(str(fresh)) != fresh:
+        return from_hex, from_bytes, _slow_new_id
+    return from_hex, from_bytes, time_ordered_id
 
 
 uuid_from_hex: Callable[[str], uuid.UUID]
@@ -76,5 +92,5 @@ uuid_from_hex: Callable[[str], uuid.UUID]
 uuid_from_bytes: Callable[[bytes], uuid.UUID]
 """A ``uuid.UUID`` from its 16 bytes, as PostgreSQL's ``uuid_send`` gives them."""
 new_id: Callable[[], uuid.UUID]
-"""A new random (version 4) ``uuid.UUID``, as ``uuid.uuid4()`` makes it."""
+"""A new time-ordered (version 7) ``uuid.UUID``: Unix milliseconds, then 74 random bits."""
 uuid_from_hex, uuid_from_bytes, new_id = _fast_constructors()
