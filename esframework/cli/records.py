@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -288,9 +290,11 @@ def tail(
         if follow and subscribe is not None:
             # Woken by the store as events commit (LISTEN/NOTIFY on PostgreSQL), with
             # polling every --interval seconds as the fallback.
-            records = stack.enter_context(
+            subscription = stack.enter_context(
                 subscribe(after=after, types=wanted, poll_interval=interval)
             )
+            stack.enter_context(_closed_by_ctrl_c(subscription))
+            records = subscription
         elif follow:
             records = poll(r.store, after=after, types=wanted, interval=interval)
         else:
@@ -301,6 +305,28 @@ def tail(
         except KeyboardInterrupt:
             if not follow:
                 raise  # with --follow, Ctrl-C is how it ends
+
+
+@contextmanager
+def _closed_by_ctrl_c(subscription: Any) -> Iterator[None]:
+    """While following, Ctrl-C closes the subscription and the loop ends.
+
+    A KeyboardInterrupt raised wherever the main thread happens to be could land inside
+    a read, while the database connection goes back to its pool, which then logs the
+    interruption as an error. Closing from another thread ends the loop between reads.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; Ctrl-C raises as usual
+        return
+
+    def close(_signum: int, _frame: object) -> None:
+        threading.Thread(target=subscription.close, daemon=True).start()
+
+    previous = signal.signal(signal.SIGINT, close)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _tail_line(rec: RecordedEvent) -> str:
