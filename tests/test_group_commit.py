@@ -355,3 +355,58 @@ def test_an_identical_retry_in_a_group_returns_the_stored_records(sql_db) -> Non
             ]
         assert [r.version for r in _records(outcomes[1])] == [1]
         assert len(_check_log(store)) == 2 + 1 + 1
+
+
+def _recording_group(linger: float) -> tuple[GroupCommit[str], list[list[str]], threading.Event]:
+    """A GroupCommit whose writes are recorded; a write of "slow" waits for ``release``."""
+    writes: list[list[str]] = []
+    release = threading.Event()
+
+    def alone(batch: str) -> list[RecordedEvent]:
+        if batch == "slow":
+            release.wait(10)
+        writes.append([batch])
+        return []
+
+    def together(batches: Any) -> list[list[RecordedEvent]]:
+        writes.append(list(batches))
+        return [[] for _ in batches]
+
+    return GroupCommit(alone, together, linger=linger), writes, release
+
+
+def _run(group: GroupCommit[str], batch: str) -> threading.Thread:
+    thread = threading.Thread(target=group.append, args=(batch,))
+    thread.start()
+    return thread
+
+
+def test_after_a_group_an_idle_writer_waits_for_as_many_others() -> None:
+    """Once writers came together, the next one to find the store idle waits for company."""
+    group, writes, release = _recording_group(linger=10.0)
+    slow = _run(group, "slow")
+    _wait_until(lambda: group._writer is not None)
+    queued = [_run(group, "a"), _run(group, "b")]
+    _wait_until(lambda: len(group._queue) == 2)
+    release.set()
+    for t in [slow, *queued]:
+        t.join(10)
+    assert writes == [["slow"], ["a", "b"]]
+    started = time.monotonic()
+    first = _run(group, "c")  # the store is idle: it waits for one other (the last group had 2)
+    _wait_until(lambda: group._writer is not None)
+    second = _run(group, "d")
+    for t in (first, second):
+        t.join(10)
+    assert writes[-1] == ["c", "d"]
+    assert time.monotonic() - started < 5  # it wrote once company came, not after linger
+
+
+def test_a_writer_without_company_before_never_lingers() -> None:
+    """With no group seen (one thread appending), an idle store is written to at once."""
+    group, writes, _ = _recording_group(linger=10.0)
+    started = time.monotonic()
+    for batch in ("a", "b", "c"):
+        group.append(batch)
+    assert writes == [["a"], ["b"], ["c"]]
+    assert time.monotonic() - started < 5

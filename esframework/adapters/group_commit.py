@@ -7,8 +7,12 @@ meanwhile queue, and when the write ends one of them (the next leader) writes ev
 queued batch in one transaction: one lock, one insert, one flush. Each caller then
 gets its own records.
 
-Nothing ever waits for company: a lone writer takes the fast path unchanged, and only
-batches already queued while a write is in flight are grouped.
+A lone writer never waits: it takes the fast path unchanged. Only once writers have
+been seen together (the last group had several members) does a caller that finds the
+store idle wait a moment (``linger``, at most half a millisecond) for as many others
+to queue as were in that group, as PostgreSQL's ``commit_delay`` does for its own
+flushes: threads woken by one group's commit come back at about the same time, and
+without it the first of them would write alone while the rest queue behind it.
 
 Errors stay each caller's own: the combined write (``together``) may refuse a group or
 fail for any reason, and then every member is written alone (``alone``, the path it
@@ -19,6 +23,7 @@ hook reaches exactly the caller whose batch caused it, and nobody else's append 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -33,6 +38,9 @@ P = TypeVar("P")
 
 MAX_GROUP = 64
 """The most batches written in one transaction (a bound on its size and lock time)."""
+
+LINGER = 0.0005
+"""Seconds a writer that found the store idle waits for company, when there was some."""
 
 
 @attrs.define(eq=False)
@@ -65,12 +73,17 @@ class GroupCommit(Generic[P]):
         self,
         alone: Callable[[P], list[RecordedEvent]],
         together: Callable[[Sequence[P]], list[list[RecordedEvent]] | None],
+        *,
+        linger: float = LINGER,
     ) -> None:
         self._alone = alone
         self._together = together
+        self.linger = linger
         self._mutex = threading.Lock()
+        self._joined = threading.Condition(self._mutex)  # a caller queued
         self._queue: list[_Member[P]] = []
         self._writer: int | None = None  # the thread writing now, if any
+        self._company = 1  # how many callers the last group had
 
     def __repr__(self) -> str:
         return f"<GroupCommit writing={self._writer is not None} queued={len(self._queue)}>"
@@ -86,10 +99,11 @@ class GroupCommit(Generic[P]):
             elif not inside:
                 member.done = threading.Event()
                 self._queue.append(member)
+                self._joined.notify()
         if inside:
             return self._alone(batch)
         if idle:
-            group = [member]
+            group = [member, *self._wait_for_company()]
         else:
             assert member.done is not None
             member.done.wait()
@@ -105,8 +119,27 @@ class GroupCommit(Generic[P]):
             self._wake(group[1:])
         return member.outcome()
 
+    def _wait_for_company(self) -> list[_Member[P]]:
+        """The callers who queued while this one, finding the store idle, lingered.
+
+        Only when the last group had several members, for as many as it had, and for
+        ``linger`` seconds at most: a lone writer never waits.
+        """
+        if self._company < 2 or self.linger <= 0:
+            return []
+        deadline = time.monotonic() + self.linger
+        with self._joined:
+            while len(self._queue) < self._company - 1:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._joined.wait(left):
+                    break
+            joined = self._queue[: MAX_GROUP - 1]
+            del self._queue[: MAX_GROUP - 1]
+        return joined
+
     def _write(self, group: list[_Member[P]]) -> None:
         """Give every member its records or its error."""
+        self._company = len(group)
         written = None
         if len(group) > 1:
             try:
