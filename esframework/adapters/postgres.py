@@ -83,8 +83,10 @@ _BY_EVENT_ID = select_events("event_id = ANY(%(ids)b::uuid[])", _READ_COLUMNS)
 _LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
 # One statement: positions after max(position), taken after the lock (a statement's
 # snapshot is taken when it starts); recorded_at not before the last event's; the
-# notification of the new head, which PostgreSQL delivers at commit.
-_WRITE = """
+# notification of the new head, which PostgreSQL delivers at commit. A batch's columns
+# go as arrays; a single event's as plain values, which psycopg sends with far less
+# work than one-element arrays (most appends are of one event).
+_LAST = """
 WITH last AS (
     SELECT coalesce(max(position), 0) AS position,
            greatest(%(now)s::timestamptz, max(recorded_at)) AS recorded_at
@@ -94,7 +96,13 @@ new_events AS (
     INSERT INTO events (
         position, stream_id, stream_type, version, event_id, event_type, schema_version,
         data, metadata, occurred_at, occurred_offset, recorded_at, prev_hash, hash
-    )
+    )"""
+_NOTIFY = """
+SELECT position, recorded_at, pg_notify(%(channel)s, (position + %(count)s)::text) FROM last
+"""
+_WRITE = (
+    _LAST  # noqa: S608 - constant SQL; every value is a bound parameter
+    + """
     SELECT last.position + e.n, e.stream_id, e.stream_type, e.version, e.event_id,
            e.event_type, e.schema_version, e.data, e.metadata, e.occurred_at,
            e.occurred_offset, last.recorded_at, e.prev_hash, e.hash
@@ -107,9 +115,20 @@ new_events AS (
         stream_id, stream_type, version, event_id, event_type, schema_version, data,
         metadata, occurred_at, occurred_offset, prev_hash, hash, n
     )
+)"""
+    + _NOTIFY
 )
-SELECT position, recorded_at, pg_notify(%(channel)s, (position + %(count)s)::text) FROM last
-"""
+_WRITE_ONE = (
+    _LAST  # noqa: S608 - constant SQL; every value is a bound parameter
+    + """
+    SELECT last.position + 1, %(stream_id)b::uuid, %(stream_type)b::text, %(version)b::int,
+           %(event_id)b::uuid, %(event_type)b::text, %(schema_version)b::int,
+           %(data)b::text::jsonb, %(metadata)b::text::jsonb, %(occurred_at)b::timestamptz,
+           %(occurred_offset)b::int, last.recorded_at, %(prev_hash)b::text, %(hash)b::text
+    FROM last
+)"""
+    + _NOTIFY
+)
 _STREAM_PAGE = select_events(
     "stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s", _READ_COLUMNS
 )
@@ -306,7 +325,7 @@ class PostgresStore(SqlStore):
                 utc, offset = when.astimezone(UTC), utc_offset(when, d.event_type)
             occurred_at.append(utc)
             occurred_offset.append(offset)
-        return {
+        columns = {
             "stream_id": [p.stream_id for p in prepared],
             "stream_type": [p.stream_type for p in prepared],
             "version": [p.version for p in prepared],
@@ -320,6 +339,9 @@ class PostgresStore(SqlStore):
             "prev_hash": [p.prev_hash for p in prepared],
             "hash": [p.hash for p in prepared],
         }
+        if len(prepared) == 1:
+            return {name: values[0] for name, values in columns.items()} | {"count": 1}
+        return columns | {"count": len(prepared)}
 
     def _write(
         self,
@@ -329,12 +351,12 @@ class PostgresStore(SqlStore):
         lock: bool,
         before_commit: BeforeCommit | None = None,
     ) -> tuple[int, datetime]:
-        params = {**rows, "now": self._now(), "channel": self._channel, "count": len(rows["hash"])}
+        params = {**rows, "now": self._now(), "channel": self._channel}
         row = None
         with db.pipeline():
             if lock:
                 self._lock(db)
-            cursor = db.execute(_WRITE, params)
+            cursor = db.execute(_WRITE_ONE if rows["count"] == 1 else _WRITE, params)
             if before_commit is not None:
                 row = cursor.fetchone()  # a sync: the positions are needed before the commit
                 assert row is not None
