@@ -318,14 +318,15 @@ class PostgresStore(SqlStore):
         when: datetime | None = None
         utc: datetime | None = None
         offset = 0
-        occurred_at, occurred_offset = [], []
+        occurred_at: list[datetime | None] = []
+        occurred_offset: list[int] = []
         for d in drafts:
             if d.occurred_at is not when:
                 when = d.occurred_at
                 utc, offset = when.astimezone(UTC), utc_offset(when, d.event_type)
             occurred_at.append(utc)
             occurred_offset.append(offset)
-        columns = {
+        columns: dict[str, list[Any]] = {
             "stream_id": [p.stream_id for p in prepared],
             "stream_type": [p.stream_type for p in prepared],
             "version": [p.version for p in prepared],

@@ -69,7 +69,7 @@ from esframework.adapters._common import (
 from esframework.adapters.base import ANY, ExpectedVersion, StoredPayload, StoreStats
 from esframework.adapters.group_commit import GroupCommit
 from esframework.adapters.sql_read import AfterInsert, SqlReadSide
-from esframework.adapters.sql_records import Row, RowParsers, stored_records
+from esframework.adapters.sql_records import Row, RowParsers, appended_records, stored_records
 from esframework.adapters.sql_rows import POSITION_COLUMN, VERSION_COLUMN, Head, HeadCache
 from esframework.adapters.sql_side import SideTables
 from esframework.audit import GENESIS_HASH, Auditable
@@ -473,7 +473,7 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
                 raise _Retry from exc
             raise
         self._heads.keep(prepared)
-        return [p.record(last + i, recorded_at, self.codec) for i, p in enumerate(prepared, 1)]
+        return appended_records(prepared, last, recorded_at, self.codec)
 
     def _append_together(self, pending: Sequence[Pending]) -> list[list[RecordedEvent]] | None:
         """Several callers' batches in one transaction, or None: write each alone.
@@ -524,9 +524,7 @@ class SqlStore(AppendOne, Auditable, SideTables, SqlReadSide):
         self._heads.keep(prepared)
         written = []
         for member in members:
-            written.append(
-                [p.record(last + i, recorded_at, self.codec) for i, p in enumerate(member, 1)]
-            )
+            written.append(appended_records(member, last, recorded_at, self.codec))
             last += len(member)
         return written
 

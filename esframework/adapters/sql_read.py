@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from esframework.adapters._common import PreparedEvent
 from esframework.adapters.base import InlineHook
+from esframework.adapters.sql_records import appended_records
 from esframework.subscriptions import Subscribable
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class SqlReadSide(Subscribable):
         def run(db: Any, last: int, recorded_at: datetime) -> None:
             if then is not None:
                 then(db, last, recorded_at)
-            records = [p.record(last + i, recorded_at, codec) for i, p in enumerate(prepared, 1)]
+            records = appended_records(prepared, last, recorded_at, codec)
             for hook in hooks:
                 hook(records, db)
 

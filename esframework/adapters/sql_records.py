@@ -23,12 +23,13 @@ from uuid import UUID
 
 import attrs
 
+from esframework.adapters._common import PreparedEvent
 from esframework.adapters.sql_rows import offset_zone
 from esframework.errors import DefinitionError, EsfError
 from esframework.events import _UNDECODED, RecordedEvent
 from esframework.serialization import EventCodec, load_stored, located
 
-__all__ = ["Row", "RowParsers", "StoredRecord", "stored_records"]
+__all__ = ["Row", "RowParsers", "StoredRecord", "appended_records", "stored_records"]
 
 Row = tuple[Any, ...]
 """An event row as the driver returned it, its columns in ``EVENT_COLUMNS`` order."""
@@ -223,3 +224,53 @@ def stored_records(rows: Iterable[Row], parsers: RowParsers) -> Iterator[Recorde
         record = new(cls)
         set_row(record, [*row, *rest])
         yield record
+
+
+def appended_records(
+    prepared: Iterable[PreparedEvent], last: int, recorded_at: datetime, decoder: EventCodec
+) -> list[RecordedEvent]:
+    """The records of events just stored after position ``last``, every value known.
+
+    Built like records read back (a row and two slot writes), with each value already
+    in its parsed place; the event instance is kept when reading it back would decode
+    an equal one (it is of its type's current class).
+    """
+    parsers = RowParsers(decoder, _unused, _unused)
+    new, set_row, cls, is_current = object.__new__, _SET_ROW, StoredRecord, decoder.is_current
+    records: list[RecordedEvent] = []
+    for position, p in enumerate(prepared, last + 1):
+        d = p.draft
+        record = new(cls)
+        set_row(
+            record,
+            [
+                position,
+                p.stream_id,
+                p.stream_type,
+                p.version,
+                d.event_id,
+                d.event_type,
+                d.schema_version,
+                d.data_json,
+                d.metadata_json,
+                d.occurred_at,
+                0,
+                recorded_at,
+                p.prev_hash,
+                p.hash,
+                d.event if is_current(d.event) else _PENDING,
+                p.stream_id,
+                d.event_id,
+                d.data,
+                d.metadata,
+                d.occurred_at,
+                recorded_at,
+                parsers,
+            ],
+        )
+        records.append(record)
+    return records
+
+
+def _unused(value: Any) -> Any:
+    raise AssertionError("an appended record's values are parsed already")  # pragma: no cover
