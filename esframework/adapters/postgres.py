@@ -13,7 +13,7 @@ opens a pool of connections. Options:
   the URL's query (``sslmode``, ``application_name``...).
 
 Payloads are JSONB, times ``timestamptz``. Writers serialise position assignment with
-``pg_advisory_xact_lock`` (see ``esframework.adapters.sql``); readers never wait.
+``pg_advisory_xact_lock`` (see ``esframework.adapters.sql_append``); readers never wait.
 Triggers refuse UPDATE, DELETE and TRUNCATE on ``events``.
 """
 
