@@ -324,3 +324,21 @@ def test_appends_see_what_another_store_object_appended(sql_db) -> None:
         [e] = theirs.read_stream(sid, 5, 5)
         assert f.prev_hash == e.hash
         assert verify_records(theirs.read_all()).ok
+
+
+@pytest.mark.parametrize("count", [1, 2, 16, 17, 100])
+def test_batches_of_any_size_are_stored_whole(sql_db, count: int) -> None:
+    """Small and large batches (sent as plain values or as arrays) read back as appended."""
+    with sql_db.connect() as store:
+        sid = uuid4()
+        store.append(sid, _notes("first"), expected_version=0)
+        texts = [f"n{i}" for i in range(count)]
+        written = store.append(sid, _notes(*texts), expected_version=1)
+        assert [r.version for r in written] == list(range(2, count + 2))
+        assert [r.position for r in written] == list(range(2, count + 2))
+        read = list(store.read_stream(sid, 2))
+        assert [r.event.text for r in read] == texts
+        assert [(r.event_id, r.hash, r.prev_hash) for r in read] == [
+            (r.event_id, r.hash, r.prev_hash) for r in written
+        ]
+        assert verify_records(store.read_all()).ok

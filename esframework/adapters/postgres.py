@@ -19,6 +19,7 @@ Triggers refuse UPDATE, DELETE and TRUNCATE on ``events``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -83,9 +84,10 @@ _BY_EVENT_ID = select_events("event_id = ANY(%(ids)b::uuid[])", _READ_COLUMNS)
 _LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
 # One statement: positions after max(position), taken after the lock (a statement's
 # snapshot is taken when it starts); recorded_at not before the last event's; the
-# notification of the new head, which PostgreSQL delivers at commit. A batch's columns
-# go as arrays; a single event's as plain values, which psycopg sends with far less
-# work than one-element arrays (most appends are of one event).
+# notification of the new head, which PostgreSQL delivers at commit. A large batch's
+# columns go as arrays; a small one's (most appends, and groups of them) as plain
+# values, which psycopg sends with far less work than arrays, whose dumping it does in
+# Python.
 _LAST = """
 WITH last AS (
     SELECT coalesce(max(position), 0) AS position,
@@ -118,17 +120,50 @@ _WRITE = (
 )"""
     + _NOTIFY
 )
-_WRITE_ONE = (
-    _LAST  # noqa: S608 - constant SQL; every value is a bound parameter
-    + """
-    SELECT last.position + 1, %(stream_id)b::uuid, %(stream_type)b::text, %(version)b::int,
-           %(event_id)b::uuid, %(event_type)b::text, %(schema_version)b::int,
-           %(data)b::text::jsonb, %(metadata)b::text::jsonb, %(occurred_at)b::timestamptz,
-           %(occurred_offset)b::int, last.recorded_at, %(prev_hash)b::text, %(hash)b::text
-    FROM last
-)"""
-    + _NOTIFY
+_VALUES_COLUMNS = (
+    ("stream_id", "uuid"),
+    ("stream_type", "text"),
+    ("version", "int"),
+    ("event_id", "uuid"),
+    ("event_type", "text"),
+    ("schema_version", "int"),
+    ("data", "text::jsonb"),
+    ("metadata", "text::jsonb"),
+    ("occurred_at", "timestamptz"),
+    ("occurred_offset", "int"),
+    ("prev_hash", "text"),
+    ("hash", "text"),
 )
+MAX_VALUES_ROWS = 16
+"""Batches up to this many events go as plain values, larger ones as arrays."""
+
+
+@functools.lru_cache(maxsize=MAX_VALUES_ROWS)
+def _write_values(count: int) -> str:
+    """The write of ``count`` events with one parameter per value (``name_i``)."""
+    rows = ",\n        ".join(
+        "(" + ", ".join(f"%({name}_{i})b::{cast}" for name, cast in _VALUES_COLUMNS) + f", {i})"
+        for i in range(1, count + 1)
+    )
+    return (
+        _LAST  # noqa: S608 - constant SQL; every value is a bound parameter
+        + """
+    SELECT last.position + e.n, e.stream_id, e.stream_type, e.version, e.event_id,
+           e.event_type, e.schema_version, e.data, e.metadata, e.occurred_at,
+           e.occurred_offset, last.recorded_at, e.prev_hash, e.hash
+    FROM last, (VALUES
+        """
+        + rows
+        + """
+    ) AS e(
+        stream_id, stream_type, version, event_id, event_type, schema_version, data,
+        metadata, occurred_at, occurred_offset, prev_hash, hash, n
+    )
+)"""
+        + _NOTIFY
+    )
+
+
 _STREAM_PAGE = select_events(
     "stream_id = %s AND version > %s AND version <= %s ORDER BY version LIMIT %s", _READ_COLUMNS
 )
@@ -340,9 +375,14 @@ class PostgresStore(SqlStore):
             "prev_hash": [p.prev_hash for p in prepared],
             "hash": [p.hash for p in prepared],
         }
-        if len(prepared) == 1:
-            return {name: values[0] for name, values in columns.items()} | {"count": 1}
-        return columns | {"count": len(prepared)}
+        count = len(prepared)
+        if count <= MAX_VALUES_ROWS:
+            return {
+                f"{name}_{i}": value
+                for name, values in columns.items()
+                for i, value in enumerate(values, 1)
+            } | {"count": count}
+        return columns | {"count": count}
 
     def _write(
         self,
@@ -357,7 +397,9 @@ class PostgresStore(SqlStore):
         with db.pipeline():
             if lock:
                 self._lock(db)
-            cursor = db.execute(_WRITE_ONE if rows["count"] == 1 else _WRITE, params)
+            count = rows["count"]
+            sql = _write_values(count) if count <= MAX_VALUES_ROWS else _WRITE
+            cursor = db.execute(sql, params)
             if before_commit is not None:
                 row = cursor.fetchone()  # a sync: the positions are needed before the commit
                 assert row is not None
