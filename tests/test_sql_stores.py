@@ -342,3 +342,43 @@ def test_batches_of_any_size_are_stored_whole(sql_db, count: int) -> None:
             (r.event_id, r.hash, r.prev_hash) for r in written
         ]
         assert verify_records(store.read_all()).ok
+
+
+OWN_STREAMS_WRITER = """
+import sys, uuid
+import esframework as esf
+from esframework.testing.contract import Noted
+
+url, name = sys.argv[1], sys.argv[2]
+with esf.connect(url) as store:
+    for s in range(3):
+        sid, version = uuid.uuid4(), 0
+        for i in range(40):
+            batch = [Noted(f"{name}-{s}-{i}-{k}") for k in range(1 + i % 3)]
+            store.append(sid, batch, expected_version=version)
+            version += len(batch)
+"""
+
+
+def test_a_reader_tailing_writers_in_other_processes_skips_nothing(sql_db, tmp_path) -> None:
+    """While processes append at once, a reader following read_all(after=last) sees 1, 2, 3..."""
+    with sql_db.connect() as store:
+        store.append(uuid4(), _notes("start"), expected_version=0)
+        url = sql_db.url
+        if sql_db.kind == "postgres":
+            url += f"?schema={sql_db.options['schema']}"
+        script = tmp_path / "writer.py"
+        script.write_text(textwrap.dedent(OWN_STREAMS_WRITER))
+        procs = [subprocess.Popen([sys.executable, str(script), url, f"p{n}"]) for n in range(3)]
+        last, seen = 0, []
+        while True:
+            done = all(p.poll() is not None for p in procs)
+            for rec in store.read_all(after=last):
+                assert rec.position == last + 1, f"{last} then {rec.position}"
+                seen.append(rec)
+                last = rec.position
+            if done:
+                break
+        assert [p.returncode for p in procs] == [0, 0, 0]
+        assert len(seen) == 1 + 3 * 3 * sum(1 + i % 3 for i in range(40))
+        assert verify_records(seen).ok

@@ -29,6 +29,7 @@ from uuid import UUID
 
 import psycopg
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 
 from esframework.adapters._common import PreparedEvent
 from esframework.adapters.base import StoredPayload
@@ -61,6 +62,8 @@ from esframework.serialization import EventCodec, load_stored
 
 __all__ = ["PostgresStore"]
 
+IDLE = TransactionStatus.IDLE
+
 IMMUTABLE_SQLSTATE = "ZE001"
 """The SQLSTATE the immutability triggers raise."""
 
@@ -89,10 +92,11 @@ _LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
 # values, which psycopg sends with far less work than arrays, whose dumping it does in
 # Python.
 _LAST = """
-WITH last AS (
+WITH locked AS (SELECT pg_advisory_xact_lock(%(key)s)),
+last AS (
     SELECT coalesce(max(position), 0) AS position,
            greatest(%(now)s::timestamptz, max(recorded_at)) AS recorded_at
-    FROM events WHERE position = (SELECT max(position) FROM events)
+    FROM events, locked WHERE position = (SELECT max(position) FROM events)
 ),
 new_events AS (
     INSERT INTO events (
@@ -392,13 +396,25 @@ class PostgresStore(SqlStore):
         lock: bool,
         before_commit: BeforeCommit | None = None,
     ) -> tuple[int, datetime]:
-        params = {**rows, "now": self._now(), "channel": self._channel}
+        params = {**rows, "now": self._now(), "channel": self._channel, "key": self._lock_key}
+        count = rows["count"]
+        sql = _write_values(count) if count <= MAX_VALUES_ROWS else _WRITE
+        if lock and before_commit is None and db.info.transaction_status == IDLE:
+            # One statement in a transaction of its own: one round trip, one wait. It
+            # takes the lock itself, after its snapshot: if another writer committed
+            # meanwhile, the position it picks is taken, the primary key refuses it,
+            # and the append runs again on the locked path below.
+            db.autocommit = True
+            try:
+                row = db.execute(sql, params).fetchone()
+            finally:
+                db.autocommit = False
+            assert row is not None
+            return int(row[0]), row[1]
         row = None
         with db.pipeline():
             if lock:
                 self._lock(db)
-            count = rows["count"]
-            sql = _write_values(count) if count <= MAX_VALUES_ROWS else _WRITE
             cursor = db.execute(sql, params)
             if before_commit is not None:
                 row = cursor.fetchone()  # a sync: the positions are needed before the commit

@@ -12,9 +12,11 @@ positions with their commits:
 2. Take the store's write lock (PostgreSQL: ``pg_advisory_xact_lock`` on a key of the
    store's schema; SQLite: ``BEGIN IMMEDIATE``), give the events the positions after
    ``max(position)``, insert them and commit. The lock ends with the transaction,
-   after the commit is visible to readers. PostgreSQL sends the
-   lock, the insert and the commit in one round trip (a psycopg pipeline), so the lock
-   is held for the server's work only, never for a trip to the client and back.
+   after the commit is visible to readers. On PostgreSQL the first attempt is one
+   statement in a transaction of its own (lock, insert, commit in one round trip);
+   the attempt under the lock sends the lock, the insert and the commit in one psycopg
+   pipeline. Either way the lock is held for the server's work only, never for a
+   trip to the client and back.
 
 So positions are assigned and committed in one order, and at any moment what a
 reader can see is a prefix ``1..n`` of the log. Readers never take the lock.
