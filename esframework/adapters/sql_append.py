@@ -202,28 +202,15 @@ class SqlAppends(AppendOne):
         locked: bool,
         before_commit: BeforeCommit | None = None,
     ) -> list[RecordedEvent]:
-        return self._run(
-            lambda db: self._append_on(
-                db, plan, stream_types, locked=locked, before_commit=before_commit
-            )
-        )
-
-    def _append_on(
-        self,
-        db: Any,
-        plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]],
-        stream_types: dict[UUID, str],
-        *,
-        locked: bool,
-        before_commit: BeforeCommit | None = None,
-    ) -> list[RecordedEvent]:
         try:
-            return self._append_attempt(db, plan, stream_types, locked, before_commit)
+            return self._run(
+                lambda db: self._append_on(db, plan, stream_types, locked, before_commit)
+            )
         except BaseException:
-            self._heads.forget(plan)
+            self._heads.forget(plan)  # they may be stale: read them next time
             raise
 
-    def _append_attempt(
+    def _append_on(
         self,
         db: Any,
         plan: dict[UUID, tuple[ExpectedVersion, list[Draft]]],

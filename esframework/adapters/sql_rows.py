@@ -154,8 +154,3 @@ class HeadCache:
         with self._lock:
             for stream_id in stream_ids:
                 self._heads.pop(stream_id, None)
-
-    def clear(self) -> None:
-        """Drop every head."""
-        with self._lock:
-            self._heads.clear()
